@@ -1,0 +1,1 @@
+"""The `k2m` command line."""

@@ -1,0 +1,35 @@
+"""`k2m` entry point: one sub-command group per concern, each in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from k2m_core.cli import body_commands
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="k2m", description="Key2Mesh: 2D keypoints to SMPL body meshes."
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    body_commands.add_parser(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (CliError, ValueError, FileNotFoundError) as err:
+        print(f"k2m: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

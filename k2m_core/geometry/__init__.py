@@ -1,0 +1,1 @@
+"""Rotations and camera projections, batched torch, export-friendly."""

@@ -1,0 +1,34 @@
+"""Where k2m finds its embedded default files (generated body, default models)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODELS_DIR_ENV = "K2M_MODELS_DIR"
+DEFAULT_BODY_FILE = Path("body") / "k2m_generated_neutral.npz"
+
+
+def _candidate_models_dirs() -> list[Path]:
+    source_tree = Path(__file__).resolve().parent.parent / "models"
+    ament = [
+        Path(prefix) / "share" / "k2m" / "models"
+        for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
+        if prefix
+    ]
+    return [source_tree, *ament]
+
+
+def models_dir() -> Path:
+    """`$K2M_MODELS_DIR`; else `models/` of the source tree (pip -e, a checkout); else the
+    colcon install's share/k2m/models. Falls back to the source-tree path for messages."""
+    override = os.environ.get(MODELS_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    candidates = _candidate_models_dirs()
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def default_body_model_path() -> Path:
+    """The generated SMPL-format body shipped with k2m (tests, CI and demos use it)."""
+    return models_dir() / DEFAULT_BODY_FILE

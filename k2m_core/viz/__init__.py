@@ -1,0 +1,1 @@
+"""Pictures: mesh rendering and keypoint drawing for PNGs people look at."""
