@@ -22,9 +22,9 @@ import numpy as np
 import smplx
 import torch
 
-from k2m_core.body.model_file import SmplData, load_body_model_file, resolve_body_model_path
-from k2m_core.body.skeleton import VERTEX_KEYPOINT_NAMES
+from k2m_core.body.model_file import load_body_model_file, resolve_body_model_path
 from k2m_core.body.smpl import SmplModel
+from k2m_core.body.smplx_reference import smplx_reference
 from k2m_core.paths import default_body_model_path
 
 
@@ -45,18 +45,6 @@ def time_call(fn: Callable[[], object], repeats: int, device: str) -> tuple[floa
     return statistics.median(samples), samples[int(0.9 * (len(samples) - 1))]
 
 
-def smplx_model(data: SmplData) -> smplx.SMPL:
-    arrays = {
-        "v_template": data.v_template, "f": data.faces, "J_regressor": data.j_regressor,
-        "weights": data.weights, "shapedirs": data.shapedirs, "posedirs": data.posedirs,
-        "kintree_table": data.kintree_table,
-    }  # fmt: skip
-    ids = {n: data.vertex_ids[n] for n in VERTEX_KEYPOINT_NAMES}
-    return smplx.SMPL(
-        model_path=str(data.source), data_struct=smplx.utils.Struct(**arrays), vertex_ids=ids
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
@@ -75,7 +63,7 @@ def main() -> None:
         data = dataclasses.replace(data, posedirs=posedirs)
     device = torch.device(args.device)
     ours = SmplModel(data).to(device).eval()
-    ref = smplx_model(data).to(device).eval()
+    ref = smplx_reference(data).to(device).eval()
 
     print(
         f"body: {data.source} ({data.num_vertices} vertices, pose correctives: "

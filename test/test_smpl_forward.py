@@ -10,27 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import smplx
 import torch
 
 from k2m_core.body.model_file import SmplData, load_body_model_file, resolve_body_model_path
-from k2m_core.body.skeleton import VERTEX_KEYPOINT_NAMES
 from k2m_core.body.smpl import SmplModel
+from k2m_core.body.smplx_reference import smplx_reference
 from k2m_core.geometry.rotations import axis_angle_to_matrix
 
 TOLERANCE_M = 1e-5
-
-
-def reference_model(data: SmplData) -> smplx.SMPL:
-    arrays = {
-        "v_template": data.v_template, "f": data.faces, "J_regressor": data.j_regressor,
-        "weights": data.weights, "shapedirs": data.shapedirs, "posedirs": data.posedirs,
-        "kintree_table": data.kintree_table,
-    }  # fmt: skip
-    ids = {name: data.vertex_ids[name] for name in VERTEX_KEYPOINT_NAMES}
-    return smplx.SMPL(
-        model_path=data.source, data_struct=smplx.utils.Struct(**arrays), vertex_ids=ids
-    )
 
 
 def random_bodies(batch: int, seed: int) -> dict[str, torch.Tensor]:
@@ -44,7 +31,7 @@ def random_bodies(batch: int, seed: int) -> dict[str, torch.Tensor]:
 
 
 def assert_matches_smplx(data: SmplData, batch: int, seed: int) -> None:
-    ours, ref = SmplModel(data), reference_model(data)
+    ours, ref = SmplModel(data), smplx_reference(data)
     inputs = random_bodies(batch, seed)
     with torch.no_grad():
         got = ours(**inputs)
