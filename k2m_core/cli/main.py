@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from k2m_core.cli import body_commands
+from k2m_core.cli import body_commands, data_commands, train_commands
 
 
 class CliError(Exception):
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     body_commands.add_parser(groups)
+    data_commands.add_parser(groups)
+    train_commands.add_parsers(groups)
     return parser
 
 

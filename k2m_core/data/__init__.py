@@ -1,0 +1,1 @@
+"""MoCap sources (AMASS, synthetic motion) and on-the-fly training pairs."""

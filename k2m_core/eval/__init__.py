@@ -1,0 +1,1 @@
+"""Evaluation metrics (MPJPE, PA-MPJPE, PVE) and their per-joint and per-group summaries."""

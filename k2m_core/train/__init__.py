@@ -1,0 +1,1 @@
+"""Pre-training and domain adaptation of Key2Mesh."""
