@@ -91,6 +91,9 @@ def tiny_config(tmp: Path, bank: Path, steps: int, name: str) -> TrainConfig:
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path: Path, tiny_bank: Path) -> None:
     train(tiny_config(tmp_path, tiny_bank, 20, "straight"), progress=False)
     train(tiny_config(tmp_path, tiny_bank, 10, "resumed"), progress=False)
+    # an interrupted run logged past its last checkpoint (step 10): those rows must not stay
+    with (tmp_path / "resumed" / "log.csv").open("a") as f:
+        f.write("15" + "," * 13 + "\n")
     train(tiny_config(tmp_path, tiny_bank, 20, "resumed"), resume=True, progress=False)
     a, _ = read_checkpoint(tmp_path / "straight" / "checkpoints" / "last.safetensors")
     b, meta = read_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.safetensors")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from k2m_core.cli import body_commands, data_commands, train_commands
+from k2m_core.cli import adapt_commands, body_commands, data_commands, train_commands
 
 
 class CliError(Exception):
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     body_commands.add_parser(groups)
     data_commands.add_parser(groups)
     train_commands.add_parsers(groups)
+    adapt_commands.add_parsers(groups)
     return parser
 
 
@@ -29,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (CliError, ValueError, FileNotFoundError) as err:
+        if os.environ.get("K2M_DEBUG"):
+            raise
         print(f"k2m: error: {err}", file=sys.stderr)
+        print("k2m: (set K2M_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
 
 

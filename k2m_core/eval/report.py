@@ -38,6 +38,15 @@ def _baseline_bank(choice: str, train_config: dict[str, Any]) -> MotionBank | No
     return load_banks(data)[0]
 
 
+def training_log_of(checkpoint: Path) -> Path | None:
+    """A run's log.csv (runs/NAME/checkpoints/x.safetensors) or a shipped model's NAME_log.csv."""
+    for log in (checkpoint.parent.parent / "log.csv",
+                checkpoint.with_name(f"{checkpoint.stem}_log.csv")):  # fmt: skip
+        if log.is_file():
+            return log
+    return None
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
     data: str = "held-out",
@@ -80,8 +89,7 @@ def evaluate_checkpoint(
             if plot is not None:
                 from k2m_core.viz.eval_figures import evaluation_figure
 
-                log = Path(checkpoint).parent.parent / "log.csv"
-                evaluation_figure(body, pairs, pred, log if log.is_file() else None, plot)
+                evaluation_figure(body, pairs, pred, training_log_of(Path(checkpoint)), plot)
     if "mean_pose_baseline" in results:
         ratio = results["train_noise"]["pa_mpjpe"]["mean"] / results["mean_pose_baseline"][
             "pa_mpjpe"]["mean"]  # fmt: skip

@@ -205,6 +205,8 @@ class Trainer:
         save_config(cfg, cfg.run_dir / "config.yaml")
         log_path = cfg.run_dir / "log.csv"
         new_log = not log_path.exists() or self.step == 0
+        if not new_log:
+            _trim_log(log_path, self.step)
         log_file = log_path.open("w" if new_log else "a", newline="")
         writer = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
         if new_log:
@@ -297,6 +299,16 @@ class Trainer:
         if saved.get("model") != to_dict(self.cfg.model):
             raise ValueError(f"{path}: was trained with a different model config; resume with "
                              "the run's own config.yaml")  # fmt: skip
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop log rows after the checkpoint being resumed: they are about to be trained again."""
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
