@@ -85,6 +85,11 @@ class AdaptConfig:
     critic_steps: int = 10  # critic updates per extractor update
     gradient_penalty: float = 50.0
     prior_lr: float = 1e-4
+    # Keep F''s batch norm on the source statistics. In train mode it would normalise with
+    # target-batch statistics and drift its running statistics towards them, moving F''s
+    # features away from what the frozen head expects before any learning happens; on the
+    # synthetic target that alone raised PA-MPJPE from 66.9 to 74.0 mm in the first epoch.
+    freeze_batch_norm: bool = True
     seed: int = 0
     device: str = "auto"
 
@@ -116,7 +121,7 @@ def make_target_set(
     truth: BodyPrediction | None = None,
     groups: np.ndarray | None = None,
 ) -> TargetSet:
-    kps = torch.as_tensor(np.asarray(keypoints), dtype=torch.float32)
+    kps = torch.tensor(np.asarray(keypoints), dtype=torch.float32)  # copies read-only arrays
     return TargetSet(kps, normalise_keypoints(kps, min_confidence), truth, groups)
 
 
@@ -219,8 +224,9 @@ class Adapter:
         self.critic = DomainCritic(self.source.cfg.width).to(self.device)
         self.opt_extractor = torch.optim.Adam(self.adapted.parameters(), lr=cfg.lr)
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        trained = [self.opt_extractor] + ([self.opt_critic] if cfg.loss.domain > 0 else [])
         self.schedulers = [torch.optim.lr_scheduler.StepLR(o, 1, gamma=cfg.lr_decay)
-                           for o in (self.opt_extractor, self.opt_critic)]  # fmt: skip
+                           for o in trained]  # fmt: skip
         bank = _source_bank(cfg)
         self.pairs = PairGenerator(bank, self.body, self.format, cfg.augmentation, self.device,
                                    seed=cfg.seed)  # fmt: skip
@@ -266,6 +272,10 @@ class Adapter:
         source_inputs = self.pairs.sample(cfg.batch_size).inputs
         target_inputs = target.inputs[batch]
         self.adapted.train()
+        if cfg.freeze_batch_norm:
+            for module in self.adapted.modules():
+                if isinstance(module, torch.nn.BatchNorm1d):
+                    module.eval()
         with torch.no_grad():
             source_feat = self.source.extractor(source_inputs)
             source_on_target = self.source.extractor(target_inputs)
