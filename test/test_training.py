@@ -63,8 +63,11 @@ def test_eval_reports_model_and_baseline(smoke_run: Path, tmp_path: Path) -> Non
         for metric in ("mpjpe", "pa_mpjpe", "pve"):
             assert np.isfinite(results[key][metric]["mean"])
         assert len(results[key]["pa_mpjpe"]["per_joint"]) == 14
+        assert len(results[key]["mpjpe"]["per_joint"]) == 14
         assert len(results[key]["pa_mpjpe"]["per_group"]) >= 5  # per activity
-    assert results["pa_mpjpe_vs_mean_pose"] > 0
+    ratios = results["pa_mpjpe_vs_mean_pose"]
+    assert ratios["clean"] > 0 and ratios["train_noise"] > 0
+    assert "per_joint" not in results["clean"]["pve"]
     assert out_png.stat().st_size > 20_000
 
 

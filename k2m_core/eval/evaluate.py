@@ -79,8 +79,12 @@ def body_errors(
 def summarise_errors(
     errors: dict[str, torch.Tensor], groups: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """{metric: {mean, per_joint, per_group, group_sizes}} in millimetres."""
-    return {name: summarise(err, groups, to_mm=MM) for name, err in errors.items()}
+    """{metric: {mean, per_joint, per_group, group_sizes}} in millimetres. PVE keeps no
+    per-vertex list: 6890 numbers nobody reads would dominate the JSON."""
+    out = {name: dict(summarise(err, groups, to_mm=MM)) for name, err in errors.items()}
+    if "pve" in out:
+        out["pve"].pop("per_joint", None)
+    return out
 
 
 def target_of(pairs: PairBatch) -> BodyPrediction:
