@@ -14,7 +14,7 @@ from k2m_core.body.smpl import SmplModel, SmplOutput
 from k2m_core.data.motion_bank import MotionBank
 from k2m_core.data.pairs import PairBatch
 from k2m_core.eval.metrics import mpjpe, pa_mpjpe, pve, summarise
-from k2m_core.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from k2m_core.geometry.rotations import axis_angle_to_matrix
 from k2m_core.keypoints.convert import keypoints_from_smpl
 from k2m_core.keypoints.formats import get_format
 from k2m_core.model.key2mesh import Key2Mesh
@@ -108,9 +108,3 @@ def mean_pose_baseline(bank: MotionBank, pairs: PairBatch) -> BodyPrediction:
     n = len(pairs.betas)
     rot_mats = torch.cat([pairs.rot_mats[:, :1], mean_rot.expand(n, -1, -1, -1)], dim=1)
     return BodyPrediction(betas.expand(n, -1).clone(), rot_mats)
-
-
-def rotation_error_deg(pred: BodyPrediction, target: BodyPrediction) -> torch.Tensor:
-    """(B, 24) geodesic angle between predicted and true joint rotations, in degrees."""
-    relative = pred.rot_mats.transpose(-1, -2) @ target.rot_mats
-    return torch.rad2deg(matrix_to_axis_angle(relative).norm(dim=-1))
