@@ -7,6 +7,7 @@ from pathlib import Path
 
 MODELS_DIR_ENV = "K2M_MODELS_DIR"
 DEFAULT_BODY_FILE = Path("body") / "k2m_generated_neutral.npz"
+DEFAULT_MODEL_FILE = Path("key2mesh") / "k2m_default.safetensors"
 
 
 def _candidate_models_dirs() -> list[Path]:
@@ -27,6 +28,11 @@ def models_dir() -> Path:
         return Path(override).expanduser()
     candidates = _candidate_models_dirs()
     return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def default_model_path() -> Path:
+    """The Key2Mesh model shipped with k2m, trained on the embedded default data."""
+    return models_dir() / DEFAULT_MODEL_FILE
 
 
 def default_body_model_path() -> Path:

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-DEFAULT_MODEL = Path("key2mesh") / "k2m_default.safetensors"
-
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
     train = groups.add_parser("train", help="pre-train Key2Mesh on MoCap (synthetic by default)")
@@ -73,12 +71,6 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     pack.set_defaults(handler=_pack)
 
 
-def default_model_path() -> Path:
-    from k2m_core.paths import models_dir
-
-    return models_dir() / DEFAULT_MODEL
-
-
 def _train(args: argparse.Namespace) -> int:
     from k2m_core.config import load_config
     from k2m_core.train.pretrain import TrainConfig, train
@@ -92,6 +84,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from k2m_core.eval.report import evaluate_checkpoint, print_report
+    from k2m_core.paths import default_model_path
 
     checkpoint = args.checkpoint or default_model_path()
     results = evaluate_checkpoint(

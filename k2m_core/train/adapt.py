@@ -33,7 +33,7 @@ from k2m_core.keypoints.convert import keypoints_from_smpl
 from k2m_core.keypoints.formats import KeypointFormat, get_format
 from k2m_core.model.domain_critic import DomainCritic, gradient_penalty, wasserstein_estimate
 from k2m_core.model.key2mesh import Key2Mesh
-from k2m_core.paths import models_dir
+from k2m_core.paths import default_model_path
 from k2m_core.train.checkpoint import load_model, save_checkpoint
 from k2m_core.train.losses import keypoint_weights
 from k2m_core.train.pretrain import load_body, resolve_device
@@ -147,7 +147,7 @@ def load_target_splits(cfg: AdaptConfig) -> dict[str, TargetSet]:
     target only, 'test' (with truth). Frames with too few detected keypoints are dropped."""
     from k2m_core.train.checkpoint import read_checkpoint
 
-    checkpoint = cfg.checkpoint or models_dir() / "key2mesh" / "k2m_default.safetensors"
+    checkpoint = cfg.checkpoint or default_model_path()
     fmt = get_format(read_checkpoint(checkpoint)[1]["model_config"]["keypoint_format"])
     t = cfg.target
     if t.detections is not None:
@@ -213,7 +213,7 @@ class Adapter:
         self.progress = progress
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
-        checkpoint = cfg.checkpoint or models_dir() / "key2mesh" / "k2m_default.safetensors"
+        checkpoint = cfg.checkpoint or default_model_path()
         self.source, self.source_meta = load_model(checkpoint, self.device)
         self.source.requires_grad_(False)
         self.format: KeypointFormat = get_format(self.source.cfg.keypoint_format)

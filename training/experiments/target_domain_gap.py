@@ -18,11 +18,11 @@ from k2m_core.data.normalize import normalise_keypoints
 from k2m_core.data.synthetic_motion import HELD_OUT_WEIGHTS, synthesize_motion
 from k2m_core.data.target_domain import TargetDomainConfig, make_target_domain, split_target
 from k2m_core.eval.evaluate import BodyPrediction, body_errors, predict
-from k2m_core.paths import default_body_model_path, models_dir
+from k2m_core.paths import default_body_model_path, default_model_path
 from k2m_core.train.checkpoint import load_model
 
 torch.set_num_threads(2)
-model, _ = load_model(models_dir() / "key2mesh" / "k2m_default.safetensors")
+model, _ = load_model(default_model_path())
 body = SmplModel.from_file(default_body_model_path()).eval()
 bank = synthesize_motion(
     240, 64, activities=HELD_OUT_WEIGHTS, seed=(2, 0), beta_sigma=1.25, extreme=True
