@@ -22,6 +22,8 @@ setup(
     ],
     extras_require={
         "generate": ["scikit-image>=0.22", "fast-simplification>=0.1.7"],
+        "onnx": ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.2"],
+        "tensorrt": ["tensorrt>=10"],
     },
     entry_points={"console_scripts": ["k2m = k2m_core.cli.main:main"]},
 )

@@ -60,3 +60,16 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("steps: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(TrainConfig, bad)
+
+
+def test_every_target_domain_shift_is_a_config_knob() -> None:
+    """target.domain.* reaches TargetDomainConfig, tuples included, and bad values are named."""
+    cfg = load_config(AdaptConfig, None, [
+        "target.domain.definition_offset_scale=0", "target.domain.image_size=[1280,720]",
+        "target.domain.swap_prob_back=0.3",
+    ])  # fmt: skip
+    assert cfg.target.domain.definition_offset_scale == 0.0
+    assert cfg.target.domain.image_size == (1280, 720)
+    assert cfg.target.domain.swap_prob_back == 0.3
+    with pytest.raises((ConfigError, ValueError), match="swap_prob_back"):
+        load_config(AdaptConfig, None, ["target.domain.swap_prob_back=1.5"])

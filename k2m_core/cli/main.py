@@ -7,7 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from k2m_core.cli import adapt_commands, body_commands, data_commands, train_commands
+from k2m_core.cli import (
+    adapt_commands,
+    body_commands,
+    data_commands,
+    export_commands,
+    infer_commands,
+    train_commands,
+)
 
 
 class CliError(Exception):
@@ -23,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.add_parser(groups)
     train_commands.add_parsers(groups)
     adapt_commands.add_parsers(groups)
+    export_commands.add_parsers(groups)
+    infer_commands.add_parsers(groups)
     return parser
 
 

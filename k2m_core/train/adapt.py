@@ -27,6 +27,7 @@ from k2m_core.data.motion_bank import MotionBank
 from k2m_core.data.normalize import NormalisedKeypoints, box_of_visible, normalise_keypoints
 from k2m_core.data.normalize import to_box_units as box_units
 from k2m_core.data.pairs import AugmentationConfig, PairGenerator
+from k2m_core.data.target_domain import TargetDomainConfig
 from k2m_core.eval.evaluate import BodyPrediction, body_errors
 from k2m_core.geometry.camera import project_training_camera
 from k2m_core.keypoints.convert import keypoints_from_smpl
@@ -65,6 +66,8 @@ class TargetConfig:
     selection_fraction: float = 0.2  # of user detections, held out for model selection
     synthetic_sequences: int = 240  # synthetic target: clips of 64 frames (60/20/20 split)
     synthetic_seed: int = 0
+    # the synthetic target's robot camera and detector shifts, one knob each
+    domain: TargetDomainConfig = field(default_factory=TargetDomainConfig)
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def load_target_splits(cfg: AdaptConfig) -> dict[str, TargetSet]:
         extreme=True,
     )
     body = load_body(cfg.body_model, torch.device("cpu"))
-    target = make_target_domain(bank, body, keypoint_format=fmt.name, seed=t.synthetic_seed)
+    target = make_target_domain(bank, body, t.domain, fmt.name, seed=t.synthetic_seed)
     parts = split_target(target, seed=t.synthetic_seed)
     splits = {}
     for name, part in zip(("adapt", "select", "test"), parts, strict=True):

@@ -1,0 +1,92 @@
+"""`k2m export`: ONNX files (full and joints-only) for deployment, optionally TensorRT engines."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = Path("export")
+
+
+def add_parsers(groups: argparse._SubParsersAction) -> None:
+    export = groups.add_parser(
+        "export", help="export a model to ONNX (checked against torch), optionally TensorRT"
+    )
+    export.add_argument(
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="model .safetensors (default: the shipped default model)",
+    )
+    export.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    export.add_argument(
+        "--body-model",
+        type=Path,
+        default=None,
+        help="SMPL file or folder (default: the generated body)",
+    )
+    export.add_argument(
+        "--tensorrt", action="store_true", help="also build (or reuse) TensorRT engines"
+    )
+    export.add_argument(
+        "--engine-cache", type=Path, default=None, help="TensorRT engine cache folder"
+    )
+    export.add_argument("--max-batch", type=int, default=512, help="TensorRT profile max batch")
+    export.add_argument("--opt-batch", type=int, default=1, help="TensorRT profile tuned batch")
+    export.add_argument(
+        "--no-check", action="store_true", help="skip the ONNX Runtime vs torch parity check"
+    )
+    export.set_defaults(handler=_export)
+
+
+def _format_error(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1e}"
+
+
+def _table(result: Any) -> list[str]:
+    """One row per file: size and worst |ONNX Runtime - torch| of each metre output."""
+    from k2m_core.export.onnx_export import METRE_OUTPUTS
+
+    width = max(len(f.path.name) for f in result.files) + 2
+    header = f"{'file':<{width}}{'size':>10}" + "".join(f"{n:>14}" for n in METRE_OUTPUTS)
+    rows = [header]
+    for f in result.files:
+        errors = "".join(f"{_format_error(f.max_abs_error.get(n)):>14}" for n in METRE_OUTPUTS)
+        rows.append(f"{f.path.name:<{width}}{f.size_bytes / 2**20:>6.1f} MiB{errors}")
+    return rows
+
+
+def _build_engines(args: argparse.Namespace, result: Any) -> None:
+    from k2m_core.infer.tensorrt_backend import prepare_engine
+
+    for f in result.files:
+        _, info, _ = prepare_engine(f.path, args.engine_cache, "auto", args.opt_batch,
+                                    args.max_batch)  # fmt: skip
+        print(f"TensorRT {info.key.precision} engine {info.outcome}: {info.engine_path}")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from k2m_core.cli.main import CliError
+    from k2m_core.export.onnx_export import ExportError, export_onnx
+    from k2m_core.infer.backend import BackendError
+    from k2m_core.infer.engine_cache import profile_shapes
+    from k2m_core.infer.tensorrt_backend import require_tensorrt
+
+    try:
+        if args.tensorrt:  # fail before the (slow) export, not after it
+            require_tensorrt()
+            profile_shapes(1, args.opt_batch, args.max_batch)
+        result = export_onnx(args.checkpoint, args.out, args.body_model, check=not args.no_check)
+        print("\n".join(_table(result)))
+        if result.checked:
+            print(f"parity: max |onnxruntime - torch| in metres, limit {result.tolerance_m:.0e}")
+        else:
+            print("parity: NOT checked (--no-check)")
+        print(f"wrote {result.full.path}, {result.joints_only.path}, {result.sidecar}")
+        if args.tensorrt:
+            _build_engines(args, result)
+    except (ExportError, BackendError) as err:
+        raise CliError(str(err)) from err
+    return 0

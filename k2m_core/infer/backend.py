@@ -1,0 +1,26 @@
+"""What every inference backend offers: run the :class:`~k2m_core.infer.graph.InferenceGraph`
+computation on a batch of pixel keypoints and hand back numpy arrays by output name."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be built or run here (missing library, device, file or engine)."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str  # "torch", "onnxruntime", "tensorrt"
+    keypoint_format: str  # the format the model reads, e.g. "coco18"
+    with_vertices: bool  # False: joints-only graph, no "vertices" output
+    available: np.ndarray  # (K,) bool: keypoints the body can provide (others are zeros)
+
+    def run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+        """(B, K, 3) float32 pixels + confidence, B >= 1 -> float32 arrays named by
+        :func:`k2m_core.infer.graph.output_names`: betas (B, 10), rot_mats (B, 24, 3, 3),
+        joints (B, 24, 3), keypoints_3d (B, K, 3), and vertices (B, V, 3) when with_vertices."""
+        ...

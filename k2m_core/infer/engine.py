@@ -1,0 +1,300 @@
+"""Key2MeshEngine: detections in pixels -> SMPL bodies in the camera frame, on any backend.
+
+The network runs once per batch of people (the backends differ only in who runs the graph);
+input checks, the camera fit that places each body (paper §4.5) and the per-person
+confidence are shared here, so every backend gives the same bodies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from k2m_core.geometry.camera import PinholeIntrinsics
+from k2m_core.geometry.rotations import matrix_to_axis_angle
+from k2m_core.infer.backend import Backend
+from k2m_core.infer.camera_fit import CameraFit, default_intrinsics, fit_body_to_camera
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+MIN_CONFIDENCE = 0.1
+# coordinates this many image sizes outside the image are not detections but a bug upstream
+_MAX_IMAGE_MULTIPLE = 10.0
+# reprojection error (in units of the person's box size) at which confidence falls to 1/e
+_REPROJECTION_SCALE = 0.1
+
+
+class InputError(ValueError):
+    """Keypoints the engine cannot use; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Bodies:
+    """N people, in the camera's optical frame (x right, y down, z forward; metres).
+
+    ``smpl(betas, global_orient, body_pose, transl=translation)`` reproduces ``joints`` and
+    ``vertices`` exactly: ``translation`` is SMPL's ``transl`` parameter, not the pelvis.
+    """
+
+    betas: np.ndarray  # (N, 10)
+    global_orient: np.ndarray  # (N, 3) axis-angle, camera frame
+    global_orient_matrix: np.ndarray  # (N, 3, 3)
+    body_pose: np.ndarray  # (N, 23, 3) axis-angle, relative to each joint's parent
+    body_pose_matrices: np.ndarray  # (N, 23, 3, 3)
+    translation: np.ndarray  # (N, 3) SMPL transl in the camera frame
+    joints: np.ndarray  # (N, 24, 3) SMPL joints, camera frame
+    keypoints_3d: np.ndarray  # (N, K, 3) the input format's keypoints, camera frame
+    vertices: np.ndarray | None  # (N, V, 3) camera frame; None in joints-only mode
+    confidence: np.ndarray  # (N,) in [0, 1]: keypoint support x agreement with the detections
+    reprojection_px: np.ndarray  # (N,) mean confidence-weighted pixel error of the fit
+    placed: np.ndarray  # (N,) bool: the camera fit had enough keypoints to place the body
+
+    def __len__(self) -> int:
+        return len(self.betas)
+
+    def select(self, index: np.ndarray | slice) -> Bodies:
+        return Bodies(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+
+
+def _take(value: np.ndarray | None, index: np.ndarray | slice) -> np.ndarray | None:
+    return None if value is None else value[index]
+
+
+def check_keypoints(keypoints: np.ndarray, num_keypoints: int, keypoint_format: str) -> np.ndarray:
+    """(N, K, 3) float32 or a clear InputError."""
+    array = np.asarray(keypoints)
+    if array.ndim != 3 or array.shape[1:] != (num_keypoints, 3):
+        raise InputError(
+            f"keypoints must have shape (people, {num_keypoints}, 3) = [u, v, confidence] in "
+            f"{keypoint_format!r}, got {array.shape}; convert other formats with "
+            "k2m_core.keypoints.convert.convert_keypoints"
+        )
+    if not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"keypoints must be numbers, got dtype {array.dtype}")
+    array = array.astype(np.float32, copy=False)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        person, joint, column = np.argwhere(bad)[0]
+        raise InputError(
+            f"keypoints hold {int(bad.sum())} NaN/inf values (first: person {person}, keypoint "
+            f"{joint}, column {column}); report missing keypoints with confidence 0 and any "
+            "finite coordinates"
+        )
+    confidence = array[..., 2]
+    if (confidence < 0).any() or (confidence > 1).any():
+        raise InputError(
+            f"keypoint confidences must lie in [0, 1], got [{confidence.min():.3g}, "
+            f"{confidence.max():.3g}]; rescale your detector's scores"
+        )
+    return array
+
+
+def _check_in_image(keypoints: np.ndarray, image_size: tuple[int, int]) -> None:
+    width, height = image_size
+    if not (width > 0 and height > 0):
+        raise InputError(f"image size must be positive (width, height), got {image_size}")
+    seen = keypoints[..., 2] >= MIN_CONFIDENCE
+    limit = _MAX_IMAGE_MULTIPLE * max(width, height)
+    far = seen & (np.abs(keypoints[..., :2]) > limit).any(axis=-1)
+    if far.any():
+        person, joint = np.argwhere(far)[0]
+        raise InputError(
+            f"keypoint {joint} of person {person} is at {keypoints[person, joint, :2].tolist()}, "
+            f"far outside the {width}x{height} image: keypoints must be in pixels of that image"
+        )
+
+
+def person_confidence(
+    keypoints: np.ndarray, available: np.ndarray, reprojection_px: np.ndarray
+) -> np.ndarray:
+    """Mean detector confidence over the keypoints the model reads, discounted when the
+    fitted body cannot reproduce its detections (error measured in box sizes)."""
+    conf = np.where(available, keypoints[..., 2], 0.0)
+    support = conf.sum(axis=1) / max(int(available.sum()), 1)
+    seen = conf >= MIN_CONFIDENCE
+    xy = np.where(seen[..., None], keypoints[..., :2], np.nan)
+    with warnings.catch_warnings():  # an unseen person's all-NaN row: confidence 0 anyway
+        warnings.simplefilter("ignore", RuntimeWarning)
+        extent = np.nanmax(xy, axis=1) - np.nanmin(xy, axis=1)
+    box = np.nan_to_num(extent.max(axis=1), nan=1.0).clip(min=1.0)
+    agreement = np.exp(-np.square(reprojection_px / box / _REPROJECTION_SCALE))
+    return (support * np.nan_to_num(agreement)).astype(np.float32)
+
+
+def _axis_angle(matrices: np.ndarray) -> np.ndarray:
+    """Via quaternions; scipy's from_matrix would re-orthogonalise by SVD, 10x slower."""
+    return matrix_to_axis_angle(torch.from_numpy(matrices)).numpy()
+
+
+class Key2MeshEngine:
+    """One forward pass per batch; see :meth:`predict`.
+
+    ``max_batch`` splits larger crowds (TensorRT engines have a fixed maximum profile).
+    """
+
+    def __init__(self, backend: Backend, max_batch: int = 512) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.backend = backend
+        self.max_batch = max_batch
+        self.keypoint_format = backend.keypoint_format
+        self.available = np.asarray(backend.available, bool)
+        self.num_keypoints = len(self.available)
+
+    @property
+    def joints_only(self) -> bool:
+        return not self.backend.with_vertices
+
+    def predict(
+        self,
+        keypoints: np.ndarray,
+        image_size: tuple[int, int],
+        intrinsics: PinholeIntrinsics | None = None,
+    ) -> Bodies:
+        """(N, K, 3) pixel keypoints + confidence of N people in one image -> Bodies.
+
+        Without intrinsics the camera is assumed to have its principal point at the image
+        centre and :func:`~k2m_core.infer.camera_fit.default_intrinsics`' focal length: the
+        bodies are right, their distances only as right as that guess.
+        """
+        keypoints = check_keypoints(keypoints, self.num_keypoints, self.keypoint_format)
+        _check_in_image(keypoints, image_size)
+        if len(keypoints) == 0:
+            return self._empty()
+        outputs = self._run(keypoints)
+        intrinsics = intrinsics or default_intrinsics(*image_size)
+        fit = fit_body_to_camera(
+            outputs["keypoints_3d"],
+            keypoints[..., :2],
+            keypoints[..., 2],
+            self.available,
+            intrinsics,
+            min_confidence=MIN_CONFIDENCE,
+        )
+        return self._bodies(outputs, fit, keypoints)
+
+    def _run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+        chunks = [
+            self.backend.run(keypoints[i : i + self.max_batch])
+            for i in range(0, len(keypoints), self.max_batch)
+        ]
+        if len(chunks) == 1:
+            return chunks[0]
+        return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+
+    def _bodies(self, out: dict[str, np.ndarray], fit: CameraFit, keypoints: np.ndarray) -> Bodies:
+        rotation = fit.camera_from_view.astype(np.float32)  # view (SMPL axes) -> optical
+        shift = fit.translation.astype(np.float32)[:, None, :]
+
+        def place(points: np.ndarray) -> np.ndarray:  # optimize: a batched GEMM, ~7x faster
+            return np.einsum("nij,nkj->nki", rotation, points, optimize=True) + shift
+
+        rot_mats = out["rot_mats"]
+        root = rotation @ rot_mats[:, 0]
+        pelvis = out["joints"][:, 0]  # the root rotates about it and stays put
+        translation = place(pelvis[:, None])[:, 0] - pelvis
+        vertices = out.get("vertices")
+        return Bodies(
+            betas=out["betas"],
+            global_orient=_axis_angle(root),
+            global_orient_matrix=root,
+            body_pose=_axis_angle(rot_mats[:, 1:]),
+            body_pose_matrices=rot_mats[:, 1:],
+            translation=translation,
+            joints=place(out["joints"]),
+            keypoints_3d=place(out["keypoints_3d"]),
+            vertices=None if vertices is None else place(vertices),
+            confidence=person_confidence(keypoints, self.available, fit.reprojection_px),
+            reprojection_px=fit.reprojection_px.astype(np.float32),
+            placed=fit.valid,
+        )
+
+    def _empty(self) -> Bodies:
+        def zeros(*shape: int) -> np.ndarray:
+            return np.zeros((0, *shape), np.float32)
+
+        return Bodies(
+            betas=zeros(10),
+            global_orient=zeros(3),
+            global_orient_matrix=zeros(3, 3),
+            body_pose=zeros(23, 3),
+            body_pose_matrices=zeros(23, 3, 3),
+            translation=zeros(3),
+            joints=zeros(24, 3),
+            keypoints_3d=zeros(self.num_keypoints, 3),
+            vertices=None if self.joints_only else zeros(self._num_vertices(), 3),
+            confidence=zeros(),
+            reprojection_px=zeros(),
+            placed=np.zeros(0, bool),
+        )
+
+    def _num_vertices(self) -> int:
+        probe = np.zeros((1, self.num_keypoints, 3), np.float32)
+        return int(self.backend.run(probe)["vertices"].shape[1])
+
+
+def create_engine(
+    backend: str = "torch",
+    checkpoint: str | Path | None = None,
+    body_model: str | Path | None = None,
+    joints_only: bool = False,
+    device: str = "auto",
+    onnx_path: str | Path | None = None,
+) -> Key2MeshEngine:
+    """The engine on a named backend; checkpoint and body default to the shipped ones.
+
+    onnxruntime and tensorrt run an ONNX file from `k2m export`: ``onnx_path``, or one exported
+    (with its parity check) once into the cache and reused while the checkpoint is unchanged.
+    """
+    from k2m_core.body.model_file import resolve_body_model_path
+    from k2m_core.paths import default_body_model_path, default_model_path
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    checkpoint = Path(checkpoint or default_model_path())
+    body_model = resolve_body_model_path(body_model or default_body_model_path())
+    if backend == "torch":
+        from k2m_core.infer.torch_backend import TorchBackend
+
+        return Key2MeshEngine(TorchBackend(checkpoint, body_model, not joints_only, device))
+    onnx_file = Path(onnx_path) if onnx_path else cached_onnx(checkpoint, body_model, joints_only)
+    if backend == "onnxruntime":
+        from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend
+
+        providers = ["CPUExecutionProvider"] if device == "cpu" else None
+        runner: Backend = OnnxRuntimeBackend(onnx_file, providers=providers)
+    else:
+        from k2m_core.infer.tensorrt_backend import DEFAULT_MAX_BATCH, TensorRtBackend
+
+        runner = TensorRtBackend(onnx_file)
+    if runner.with_vertices == joints_only:
+        kind = "joints-only" if joints_only else "full-mesh"
+        raise ValueError(
+            f"{onnx_file} is not the {kind} graph asked for: pass the other file `k2m export` "
+            "wrote (<name>_joints.onnx has no mesh)"
+        )
+    max_batch = DEFAULT_MAX_BATCH if backend == "tensorrt" else 4096
+    return Key2MeshEngine(runner, max_batch=max_batch)
+
+
+def cache_dir() -> Path:
+    """Where exported graphs and engines live: $K2M_CACHE, else ~/.cache/k2m."""
+    return Path(os.environ.get("K2M_CACHE", Path.home() / ".cache" / "k2m")).expanduser()
+
+
+def cached_onnx(checkpoint: Path, body_model: Path, joints_only: bool) -> Path:
+    """The ONNX export of (checkpoint, body), made once and keyed by both files' contents."""
+    from k2m_core.export.onnx_export import JOINTS_SUFFIX, export_onnx
+
+    digest = hashlib.sha256(checkpoint.read_bytes() + body_model.read_bytes()).hexdigest()[:16]
+    folder = cache_dir() / "onnx" / digest
+    path = folder / f"{checkpoint.stem}{JOINTS_SUFFIX if joints_only else ''}.onnx"
+    if not path.is_file():
+        print(f"k2m: exporting {checkpoint.name} to ONNX once, into {folder} ...", flush=True)
+        export_onnx(checkpoint, folder, body_model)
+    return path

@@ -1,0 +1,191 @@
+"""The ONNX Runtime backend: runs a `k2m export` file on CPU or the CUDA execution provider.
+
+The ONNX file describes itself (keypoint format, joints-only or not) in its metadata, so a
+deployment needs only that file, no checkpoint or body model. The input checks and metadata
+parsing here are shared with the TensorRT backend, which runs the same files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from k2m_core.body.skeleton import NUM_OUTPUT_JOINTS
+from k2m_core.infer.backend import BackendError
+from k2m_core.infer.graph import INPUT_NAME, output_names
+from k2m_core.keypoints.convert import smpl_selection_matrix
+from k2m_core.keypoints.formats import NUM_H36M_JOINTS, get_format
+
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+_REEXPORT = "re-export it with `k2m export`"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a backend needs to know about an exported graph, read from its metadata."""
+
+    keypoint_format: str
+    with_vertices: bool
+    available: np.ndarray  # (K,) bool
+
+    @property
+    def num_keypoints(self) -> int:
+        return int(self.available.shape[0])
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return output_names(self.with_vertices)
+
+
+def available_keypoints(keypoint_format: str) -> np.ndarray:
+    """(K,) bool: the keypoints SMPL can provide, exactly as InferenceGraph computes them."""
+    fmt = get_format(keypoint_format)
+    num_sources = NUM_OUTPUT_JOINTS + (NUM_H36M_JOINTS if fmt.needs_h36m else 0)
+    _, available = smpl_selection_matrix(fmt, num_sources)
+    return available
+
+
+def parse_metadata(meta: Mapping[str, str], source: str) -> ModelInfo:
+    """k2m's metadata_props -> ModelInfo; a file without them was not made by `k2m export`."""
+    if "keypoint_format" not in meta or "with_vertices" not in meta:
+        raise BackendError(
+            f"{source}: no k2m metadata (keypoint_format, with_vertices) in the ONNX file, so "
+            f"it was not written by `k2m export`; {_REEXPORT}"
+        )
+    flag = meta["with_vertices"].strip().lower()
+    if flag not in ("true", "false"):
+        raise BackendError(
+            f"{source}: metadata with_vertices={flag!r} is not true/false; {_REEXPORT}"
+        )
+    try:
+        available = available_keypoints(meta["keypoint_format"])
+    except (KeyError, ValueError) as err:
+        raise BackendError(f"{source}: {err}; {_REEXPORT} with this k2m version") from err
+    return ModelInfo(get_format(meta["keypoint_format"]).name, flag == "true", available)
+
+
+def check_keypoints(keypoints: Any, info: ModelInfo) -> np.ndarray:
+    """(B, K, 3) finite pixels + confidence as contiguous float32, or a BackendError saying
+    what is wrong: engines would otherwise fail deep inside or return garbage."""
+    x = np.asarray(keypoints)
+    k = info.num_keypoints
+    expected = f"(B, {k}, 3) [u, v, confidence] pixels in format {info.keypoint_format!r}"
+    if x.ndim != 3 or x.shape[0] < 1 or x.shape[2] != 3:
+        hint = "; add a batch axis with keypoints[None]" if x.ndim == 2 else ""
+        raise BackendError(f"keypoints must be {expected}, got shape {x.shape}{hint}")
+    if x.shape[1] != k:
+        raise BackendError(
+            f"keypoints must be {expected}, got {x.shape[1]} keypoints per person; convert "
+            f"your detector's output with k2m_core.keypoints.convert.convert_keypoints(kps, "
+            f"src_format, {info.keypoint_format!r})"
+        )
+    if x.dtype.kind not in "fiu":
+        raise BackendError(f"keypoints must be numbers (float32), got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        person, joint, _ = (int(i) for i in np.argwhere(bad)[0])
+        raise BackendError(
+            f"keypoints hold {int(bad.sum())} NaN or infinite value(s), first at person "
+            f"{person} keypoint {joint}; mark undetected keypoints with confidence 0 instead"
+        )
+    return x
+
+
+def choose_providers(offered: Sequence[str], requested: Sequence[str] | None) -> list[str]:
+    """The user's providers when all exist here; else CUDA first when offered, then CPU."""
+    if requested is not None:
+        missing = [p for p in requested if p not in offered]
+        if missing or not requested:
+            raise BackendError(
+                f"ONNX Runtime execution provider(s) {missing or '[]'} not available here; this "
+                f"onnxruntime offers {list(offered)} (install onnxruntime-gpu for "
+                f"{CUDA_PROVIDER})"
+            )
+        return list(requested)
+    return ([CUDA_PROVIDER] if CUDA_PROVIDER in offered else []) + [CPU_PROVIDER]
+
+
+def import_onnxruntime() -> ModuleType:
+    """onnxruntime is optional: say how to get it instead of a bare ImportError."""
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise BackendError(
+            f"onnxruntime is not installed ({err}): pip install onnxruntime (CPU) or "
+            "onnxruntime-gpu (CUDA), or use backend torch"
+        ) from err
+    return onnxruntime
+
+
+def _session_options(ort: ModuleType, threads: int | None) -> Any:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise BackendError(f"threads must be a positive integer or None, got {threads!r}")
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
+def _open_session(path: Path, providers: list[str], threads: int | None) -> Any:
+    ort = import_onnxruntime()
+    if not path.is_file():
+        raise BackendError(f"{path}: no such ONNX file; export one with `k2m export`")
+    options = _session_options(ort, threads)
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as err:  # onnxruntime raises its own, unrelated types for bad files
+        raise BackendError(f"{path}: not a loadable ONNX model ({err}); {_REEXPORT}") from err
+
+
+class OnnxRuntimeBackend:
+    """A `k2m export` ONNX file in ONNX Runtime; CUDA first when offered and not pinned."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.path = Path(onnx_path).expanduser()
+        offered = import_onnxruntime().get_available_providers()
+        self._session = _open_session(self.path, choose_providers(offered, providers), threads)
+        self.providers: list[str] = list(self._session.get_providers())
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.info = parse_metadata(meta, str(self.path))
+        self._check_signature()
+        self.keypoint_format = self.info.keypoint_format
+        self.with_vertices = self.info.with_vertices
+        self.available = self.info.available
+        self.metadata: dict[str, str] = dict(meta)
+
+    def _check_signature(self) -> None:
+        """Names must match the metadata, or outputs would be mislabelled."""
+        inputs = [i.name for i in self._session.get_inputs()]
+        outputs = tuple(o.name for o in self._session.get_outputs())
+        if inputs != [INPUT_NAME] or outputs != self.info.output_names:
+            raise BackendError(
+                f"{self.path}: graph has inputs {inputs} and outputs {list(outputs)}, expected "
+                f"[{INPUT_NAME!r}] and {list(self.info.output_names)}; {_REEXPORT}"
+            )
+
+    def run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+        x = check_keypoints(keypoints, self.info)
+        names = list(self.info.output_names)
+        try:
+            outputs = self._session.run(names, {INPUT_NAME: x})
+        except Exception as err:  # surface ORT failures (e.g. CUDA out of memory) uniformly
+            raise BackendError(
+                f"{self.path}: ONNX Runtime failed on a batch of {len(x)}: {err}"
+            ) from err
+        return {n: np.asarray(o, dtype=np.float32) for n, o in zip(names, outputs, strict=True)}
