@@ -124,7 +124,7 @@ def import_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
-def _session_options(ort: ModuleType, threads: int | None) -> Any:
+def session_options(ort: ModuleType, threads: int | None) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads is not None:
@@ -139,7 +139,7 @@ def _open_session(path: Path, providers: list[str], threads: int | None) -> Any:
     ort = import_onnxruntime()
     if not path.is_file():
         raise BackendError(f"{path}: no such ONNX file; export one with `k2m export`")
-    options = _session_options(ort, threads)
+    options = session_options(ort, threads)
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as err:  # onnxruntime raises its own, unrelated types for bad files

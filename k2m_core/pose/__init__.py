@@ -1,0 +1,1 @@
+"""2D pose estimation: images -> people's keypoints, for Key2Mesh to lift to bodies."""
