@@ -240,3 +240,20 @@ def test_invalid_matrices_raise() -> None:
 def test_invalid_scale_raises(sx: float, sy: float, bad: str) -> None:
     with pytest.raises(ValueError, match=f"{bad} must be positive"):
         INTRINSICS.scaled(sx, sy)
+
+
+def test_look_at_puts_the_target_on_the_axis_and_keeps_x_level() -> None:
+    from k2m_core.geometry.camera import look_at
+
+    target = torch.tensor(
+        [[1.0, -0.5, -4.0], [0.0, 0.0, -3.0], [0.0, 2.0, 0.0]], dtype=torch.float64
+    )
+    r = look_at(target)
+    torch.testing.assert_close(
+        r @ r.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(3, 3, 3)
+    )
+    axis = -r[:2, :, 2]  # -z of the view frame, in camera coordinates
+    torch.testing.assert_close(axis, target[:2] / target[:2].norm(dim=-1, keepdim=True))
+    assert torch.allclose(r[:2, 1, 0], torch.zeros(2, dtype=torch.float64))  # x has no up part
+    torch.testing.assert_close(r[1], torch.eye(3, dtype=torch.float64))  # on-axis: no turn
+    torch.testing.assert_close(r[2], torch.eye(3, dtype=torch.float64))  # straight up: degenerate

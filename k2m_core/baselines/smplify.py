@@ -46,7 +46,7 @@ from k2m_core.body.skeleton import SMPL_JOINT_NAMES
 from k2m_core.body.smpl import SmplModel
 from k2m_core.data.target_domain import SyntheticTarget
 from k2m_core.eval.evaluate import BodyPrediction, body_errors
-from k2m_core.geometry.camera import PinholeIntrinsics
+from k2m_core.geometry.camera import PinholeIntrinsics, look_at
 from k2m_core.keypoints.convert import FormatLike, keypoints_from_smpl, smpl_selection_matrix
 from k2m_core.keypoints.formats import KeypointFormat, get_format
 from k2m_core.train.losses import keypoint_weights
@@ -664,16 +664,6 @@ def _empty_result(body: SmplModel, device: torch.device, elapsed: float) -> Smpl
 # --- frames and evaluation ------------------------------------------------------------------------
 
 
-def _look_at(target: torch.Tensor) -> torch.Tensor:
-    """(N, 3, 3) R_SV: the frame whose -z points at `target` (S, camera at 0) and whose x stays
-    level in S; the same construction as the target domain's view frame."""
-    z = torch.nn.functional.normalize(-target, dim=-1)
-    up = torch.zeros_like(z)
-    up[:, 1] = 1.0
-    x = torch.nn.functional.normalize(torch.cross(up, z, dim=-1), dim=-1)
-    return torch.stack([x, torch.cross(z, x, dim=-1), z], dim=-1)
-
-
 def smplify_to_view_frame(result: SmplifyResult, body: SmplModel) -> ViewFrameFit:
     """Express a fit in the view frame V of a SyntheticTarget: S turned to look at the body
     model's origin as the body is posed in V (the training camera's convention).
@@ -684,9 +674,9 @@ def smplify_to_view_frame(result: SmplifyResult, body: SmplModel) -> ViewFrameFi
     """
     j0 = lbs.blend_shapes(result.betas, body.joint_template, body.joint_shapedirs)[:, 0]
     pelvis = result.transl + j0
-    r_sv = _look_at(result.transl)
+    r_sv = look_at(result.transl)
     for _ in range(4):
-        r_sv = _look_at(pelvis - (r_sv @ j0[..., None])[..., 0])
+        r_sv = look_at(pelvis - (r_sv @ j0[..., None])[..., 0])
     r_vs = r_sv.transpose(1, 2)
     root = r_vs @ result.rot_mats[:, 0]
     transl = (r_vs @ pelvis[..., None])[..., 0] - j0

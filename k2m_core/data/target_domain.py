@@ -37,7 +37,12 @@ from k2m_core.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
 from k2m_core.body.smpl import SmplModel
 from k2m_core.data.detections import Detections
 from k2m_core.data.motion_bank import MotionBank
-from k2m_core.geometry.camera import PinholeIntrinsics, project_pinhole, smpl_frame_to_optical
+from k2m_core.geometry.camera import (
+    PinholeIntrinsics,
+    look_at,
+    project_pinhole,
+    smpl_frame_to_optical,
+)
 from k2m_core.geometry.rotations import axis_angle_to_matrix, rotation_about_axis
 from k2m_core.keypoints.convert import keypoints_from_smpl
 from k2m_core.keypoints.formats import KeypointFormat, get_format
@@ -451,16 +456,6 @@ def _camera_rotation(elevation: torch.Tensor, roll: torch.Tensor) -> torch.Tenso
     return rotation_about_axis(-elevation, "x") @ rotation_about_axis(roll, "z")
 
 
-def _look_at(target: torch.Tensor) -> torch.Tensor:
-    """(N, 3, 3) R_SV: the frame whose -z points at ``target`` (S coordinates, camera at 0)
-    and whose x stays level in S, i.e. the camera turned to put the target on its axis."""
-    z = torch.nn.functional.normalize(-target, dim=-1)
-    up = torch.zeros_like(z)
-    up[:, 1] = 1.0
-    x = torch.nn.functional.normalize(torch.cross(up, z, dim=-1), dim=-1)
-    return torch.stack([x, torch.cross(z, x, dim=-1), z], dim=-1)
-
-
 def _view_rotation(
     origin: torch.Tensor, posed_pelvis: torch.Tensor, rest_pelvis: torch.Tensor, turns: int = 4
 ) -> torch.Tensor:
@@ -474,9 +469,9 @@ def _view_rotation(
     error by about |J0| / distance). Aiming at the world-posed origin instead would leave the
     truth's root up to a degree away from what a perfect model predicts.
     """
-    r_sv = _look_at(origin)
+    r_sv = look_at(origin)
     for _ in range(turns):
-        r_sv = _look_at(origin + posed_pelvis - torch.einsum("nij,nj->ni", r_sv, rest_pelvis))
+        r_sv = look_at(origin + posed_pelvis - torch.einsum("nij,nj->ni", r_sv, rest_pelvis))
     return r_sv
 
 

@@ -175,3 +175,23 @@ def project_pinhole(points_cam: ArrayT, intrinsics: PinholeIntrinsics) -> ArrayT
     v = intrinsics.fy * y / safe_z + intrinsics.cy
     pixels = xp.stack([u, v], -1)
     return xp.where(visible[..., None], pixels, math.nan)
+
+
+def look_at(target: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) rotation whose columns are a view frame's axes in a camera's SMPL-style frame
+    (x right, y up, z toward the viewer): its -z points at ``target`` (N, 3) and its x stays
+    level (x = up x z). That is the camera turned to put the target on its axis, as Key2Mesh's
+    training camera looks at every body. A target straight above or below the camera (or at
+    it) has no level x: the camera frame itself is returned there.
+    """
+    length = target.norm(dim=-1, keepdim=True)
+    z = -target / length.clamp_min(1e-12)
+    up = torch.zeros_like(z)
+    up[..., 1] = 1.0
+    x = torch.cross(up, z, dim=-1)
+    x_norm = x.norm(dim=-1, keepdim=True)
+    x = x / x_norm.clamp_min(1e-12)
+    rotation = torch.stack([x, torch.cross(z, x, dim=-1), z], dim=-1)
+    degenerate = (x_norm[..., 0] < 1e-9) | (length[..., 0] < 1e-12)
+    eye = torch.eye(3, dtype=target.dtype, device=target.device).expand_as(rotation)
+    return torch.where(degenerate[..., None, None], eye, rotation)

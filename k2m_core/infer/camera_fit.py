@@ -33,8 +33,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
-from k2m_core.geometry.camera import TRAINING_FOCAL, PinholeIntrinsics
+from k2m_core.geometry.camera import TRAINING_FOCAL, PinholeIntrinsics, look_at
 
 __all__ = [
     "DEFAULT_PRIOR_DEPTH_M",
@@ -220,16 +221,7 @@ def look_at_optical(target: np.ndarray) -> np.ndarray:
     the camera (or at it) has no level x: the camera frame itself is returned there.
     """
     target_smpl = target @ _OPTICAL_FROM_SMPL  # the flip is symmetric and its own inverse
-    length = np.linalg.norm(target_smpl, axis=-1, keepdims=True)
-    z = -target_smpl / np.maximum(length, 1e-12)
-    up = np.array([0.0, 1.0, 0.0])
-    x = np.cross(up, z)
-    x_norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    degenerate = (x_norm[:, 0] < 1e-9) | (length[:, 0] < 1e-12)
-    x = x / np.maximum(x_norm, 1e-12)
-    y = np.cross(z, x)
-    smpl_from_view = np.stack([x, y, z], axis=-1)
-    smpl_from_view[degenerate] = np.eye(3)
+    smpl_from_view = look_at(torch.from_numpy(np.ascontiguousarray(target_smpl))).numpy()
     return _OPTICAL_FROM_SMPL @ smpl_from_view
 
 
