@@ -38,3 +38,8 @@ def default_model_path() -> Path:
 def default_body_model_path() -> Path:
     """The generated SMPL-format body shipped with k2m (tests, CI and demos use it)."""
     return models_dir() / DEFAULT_BODY_FILE
+
+
+def pose_models_dir() -> Path:
+    """Where the converted pose-estimator ONNX files live (BlazePose: `k2m models blazepose`)."""
+    return models_dir() / "pose"
