@@ -13,6 +13,7 @@ from k2m_core.cli import (
     data_commands,
     export_commands,
     infer_commands,
+    mesh_commands,
     models_commands,
     pose_commands,
     train_commands,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     adapt_commands.add_parsers(groups)
     export_commands.add_parsers(groups)
     infer_commands.add_parsers(groups)
+    mesh_commands.add_parsers(groups)
     models_commands.add_parsers(groups)
     pose_commands.add_parsers(groups)
     return parser

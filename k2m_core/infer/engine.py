@@ -137,10 +137,13 @@ class Key2MeshEngine:
     ``max_batch`` splits larger crowds (TensorRT engines have a fixed maximum profile).
     """
 
-    def __init__(self, backend: Backend, max_batch: int = 512) -> None:
+    def __init__(
+        self, backend: Backend, max_batch: int = 512, faces: np.ndarray | None = None
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.backend = backend
+        self.faces = faces  # (F, 3) mesh triangles, for drawing and ROS markers
         self.max_batch = max_batch
         self.keypoint_format = backend.keypoint_format
         self.available = np.asarray(backend.available, bool)
@@ -251,17 +254,19 @@ def create_engine(
     onnxruntime and tensorrt run an ONNX file from `k2m export`: ``onnx_path``, or one exported
     (with its parity check) once into the cache and reused while the checkpoint is unchanged.
     """
-    from k2m_core.body.model_file import resolve_body_model_path
+    from k2m_core.body.model_file import load_body_model_file, resolve_body_model_path
     from k2m_core.paths import default_body_model_path, default_model_path
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     checkpoint = Path(checkpoint or default_model_path())
     body_model = resolve_body_model_path(body_model or default_body_model_path())
+    faces = np.asarray(load_body_model_file(body_model).faces, np.int64)
     if backend == "torch":
         from k2m_core.infer.torch_backend import TorchBackend
 
-        return Key2MeshEngine(TorchBackend(checkpoint, body_model, not joints_only, device))
+        runner = TorchBackend(checkpoint, body_model, not joints_only, device)
+        return Key2MeshEngine(runner, faces=faces)
     onnx_file = Path(onnx_path) if onnx_path else cached_onnx(checkpoint, body_model, joints_only)
     if backend == "onnxruntime":
         from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend
@@ -279,7 +284,7 @@ def create_engine(
             "wrote (<name>_joints.onnx has no mesh)"
         )
     max_batch = DEFAULT_MAX_BATCH if backend == "tensorrt" else 4096
-    return Key2MeshEngine(runner, max_batch=max_batch)
+    return Key2MeshEngine(runner, max_batch=max_batch, faces=faces)
 
 
 def cache_dir() -> Path:

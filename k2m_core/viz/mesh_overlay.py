@@ -1,0 +1,57 @@
+"""Body meshes drawn over the camera image they were seen in: the check a user looks at first
+(does the mesh sit on the person?). Software painter's algorithm with OpenCV, no GPU."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from k2m_core.geometry.camera import PinholeIntrinsics, project_pinhole
+from k2m_core.viz.mesh_render import face_shading
+
+# per-person colours (RGB, 0-1), cycled
+PERSON_COLOURS = ((0.62, 0.72, 0.86), (0.90, 0.66, 0.55), (0.64, 0.84, 0.62), (0.86, 0.76, 0.50))
+
+
+def overlay_meshes(
+    image: np.ndarray,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    intrinsics: PinholeIntrinsics,
+    alpha: float = 0.7,
+) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with N meshes (N, V, 3), optical frame metres, painted far to near.
+
+    Faces of every person are sorted together, so a nearer person covers a farther one.
+    Faces behind the camera are skipped. Returns a new image.
+    """
+    canvas = image.copy()
+    polygons, colours, depths = [], [], []
+    for i, verts in enumerate(np.asarray(vertices, np.float64)):
+        smpl_view = verts * np.array([1.0, -1.0, -1.0])  # shading expects a viewer down -z
+        rgb, _ = face_shading(smpl_view, faces, PERSON_COLOURS[i % len(PERSON_COLOURS)])
+        pixels = project_pinhole(verts, intrinsics)
+        tri = pixels[faces]  # (F, 3, 2)
+        z = verts[faces][..., 2]
+        centre = verts[faces].mean(axis=1)
+        normal = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]],
+                          verts[faces[:, 2]] - verts[faces[:, 0]])  # fmt: skip
+        facing = (normal * centre).sum(axis=1) < 0  # toward the camera at the origin
+        keep = facing & (z > 0.05).all(axis=1) & np.isfinite(tri).all(axis=(1, 2))
+        polygons.append(tri[keep])
+        colours.append(rgb[keep])
+        depths.append(z[keep].mean(axis=1))
+    if not polygons:
+        return canvas
+    tri, rgb, depth = (np.concatenate(a) for a in (polygons, colours, depths))
+    layer = canvas.copy()
+    mask = np.zeros(canvas.shape[:2], np.uint8)
+    shift = 4  # sub-pixel precision for cv2's fixed-point polygons
+    points = np.round(tri * (1 << shift)).astype(np.int32)
+    for k in np.argsort(-depth):
+        colour = tuple(int(255 * c) for c in rgb[k])
+        cv2.fillConvexPoly(layer, points[k], colour, lineType=cv2.LINE_AA, shift=shift)
+        cv2.fillConvexPoly(mask, points[k], 255, shift=shift)
+    covered = mask > 0
+    canvas[covered] = (alpha * layer[covered] + (1 - alpha) * canvas[covered]).astype(np.uint8)
+    return canvas
