@@ -277,3 +277,39 @@ def test_tensorrt_fp16_matches_torch(onnx_files: Path, tmp_path: Path, with_vert
         backend.run(parity_keypoints(backend.available.shape[0], 129))
     again = TensorRtBackend(onnx_files / f"{stem}.onnx", cache_dir=tmp_path, max_batch=128)
     assert again.engine_info.outcome == "loaded"
+
+
+# --------------------------------------------------------------------------- generic runner
+
+
+def test_pose_models_give_their_input_and_batch_profile() -> None:
+    """The shipped BlazePose files, read without weights: one NHWC input, dynamic batch."""
+    from k2m_core.infer.tensorrt_runner import batch_profile, onnx_io
+    from k2m_core.paths import pose_models_dir
+
+    (name, dims), outputs = onnx_io(pose_models_dir() / "blazepose_landmark_full.onnx")
+    assert name == "input_1" and dims[1:] == (256, 256, 3) and not isinstance(dims[0], int)
+    assert len(outputs) == 5
+    profile = batch_profile(dims[1:], 1, 4, "landmarks")
+    assert profile.min == (1, 256, 256, 3) and profile.max == (4, 256, 256, 3)
+    assert profile.fits(4) and not profile.fits(5)
+
+
+def test_batch_profile_needs_fixed_item_dims() -> None:
+    from k2m_core.infer.tensorrt_runner import batch_profile
+
+    with pytest.raises(BackendError, match="must be fixed"):
+        batch_profile(("height", 640, 3), 1, 8, "yolo.onnx")
+    with pytest.raises(ValueError, match="opt_batch"):
+        batch_profile((3, 640, 640), 9, 8, "yolo.onnx")
+
+
+def test_runner_factory_names_the_runtimes(tmp_path) -> None:
+    from k2m_core.infer.onnx_runner import create_runner
+    from k2m_core.paths import pose_models_dir
+
+    with pytest.raises(BackendError, match="unknown runtime 'openvino'"):
+        create_runner(pose_models_dir() / "blazepose_detector.onnx", "openvino")
+    if importlib.util.find_spec("tensorrt") is None:
+        with pytest.raises(BackendError, match="TensorRT is not installed"):
+            create_runner(pose_models_dir() / "blazepose_detector.onnx", "tensorrt")

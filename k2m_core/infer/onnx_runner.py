@@ -38,6 +38,7 @@ class OnnxRunner:
             raise BackendError(f"{self.path}: not a loadable ONNX model ({err})") from err
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
+        self.output_shapes = {o.name: tuple(o.shape) for o in self.session.get_outputs()}
         self.providers = tuple(self.session.get_providers())
 
     def input_shape(self, name: str | None = None) -> tuple[int | str | None, ...]:
@@ -50,3 +51,24 @@ class OnnxRunner:
             raise BackendError(f"{self.path.name}: inputs {sorted(missing)} not given")
         outputs = self.session.run(None, {k: inputs[k] for k in self.input_names})
         return dict(zip(self.output_names, outputs, strict=True))
+
+
+RUNTIMES = ("onnxruntime", "tensorrt")
+
+
+def create_runner(
+    path: str | Path,
+    runtime: str = "onnxruntime",
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+    max_batch: int = 8,
+) -> OnnxRunner:
+    """The same ONNX model on ONNX Runtime (CPU, or CUDA when offered) or TensorRT (engine
+    built once and cached; see k2m_core.infer.tensorrt_runner)."""
+    if runtime == "onnxruntime":
+        return OnnxRunner(path, providers=providers, threads=threads)
+    if runtime == "tensorrt":
+        from k2m_core.infer.tensorrt_runner import TensorRtRunner
+
+        return TensorRtRunner(path, max_batch=max_batch)  # type: ignore[return-value]
+    raise BackendError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")

@@ -117,6 +117,7 @@ def build_serialized_engine(
     profile: ProfileShapes,
     precision: str,
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    input_name: str = INPUT_NAME,
 ) -> bytes:
     """ONNX -> serialised engine with one optimization profile over the batch axis."""
     logger = trt.Logger(trt.Logger.WARNING)
@@ -134,7 +135,7 @@ def build_serialized_engine(
     else:  # TF32 matmuls (on by default from Ampere) would cost FP32 its ~1e-6 agreement
         config.clear_flag(trt.BuilderFlag.TF32)
     opt_profile = builder.create_optimization_profile()
-    opt_profile.set_shape(INPUT_NAME, profile.min, profile.opt, profile.max)
+    opt_profile.set_shape(input_name, profile.min, profile.opt, profile.max)
     config.add_optimization_profile(opt_profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
@@ -258,16 +259,33 @@ class TensorRtBackend:
     def run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
         x = check_keypoints(keypoints, self.info)
         self._check_batch(len(x))
-        with torch.cuda.device(self._device), torch.cuda.stream(self._stream):
-            inputs = torch.from_numpy(x).to(self._device, self._dtypes[INPUT_NAME])
-            self._context.set_input_shape(INPUT_NAME, tuple(inputs.shape))
-            self._context.set_tensor_address(INPUT_NAME, inputs.data_ptr())
-            outputs = {}
-            for name in self._names:
-                shape = tuple(self._context.get_tensor_shape(name))
-                outputs[name] = torch.empty(shape, dtype=self._dtypes[name], device=self._device)
-                self._context.set_tensor_address(name, outputs[name].data_ptr())
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise BackendError(f"TensorRT execution failed on batch {len(x)}")
-        self._stream.synchronize()
-        return {n: t.float().cpu().numpy() for n, t in outputs.items()}
+        return execute(
+            self._context, self._stream, self._device, {INPUT_NAME: x}, self._names, self._dtypes
+        )
+
+
+def execute(
+    context: Any,
+    stream: torch.cuda.Stream,
+    device: torch.device,
+    inputs: dict[str, np.ndarray],
+    output_names: tuple[str, ...] | list[str],
+    dtypes: dict[str, torch.dtype],
+) -> dict[str, np.ndarray]:
+    """One engine run with torch CUDA tensors as the buffers; float32 numpy back."""
+    with torch.cuda.device(device), torch.cuda.stream(stream):
+        keep = []
+        for name, array in inputs.items():
+            tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device, dtypes[name])
+            context.set_input_shape(name, tuple(tensor.shape))
+            context.set_tensor_address(name, tensor.data_ptr())
+            keep.append(tensor)
+        outputs = {}
+        for name in output_names:
+            shape = tuple(context.get_tensor_shape(name))
+            outputs[name] = torch.empty(shape, dtype=dtypes[name], device=device)
+            context.set_tensor_address(name, outputs[name].data_ptr())
+        if not context.execute_async_v3(stream.cuda_stream):
+            raise BackendError(f"TensorRT execution failed on inputs {list(inputs)}")
+    stream.synchronize()
+    return {n: t.float().cpu().numpy() for n, t in outputs.items()}

@@ -16,6 +16,8 @@ from k2m_core.infer.engine import Bodies, Key2MeshEngine
 from k2m_core.pose.base import Person, PoseEstimator, check_image
 from k2m_core.pose.mapping import to_model_format
 
+ONNX_ESTIMATORS = ("blazepose", "yolo_pose")  # those that take runtime="tensorrt"
+
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -65,6 +67,9 @@ def create_pipeline(
     from k2m_core.infer.engine import create_engine
     from k2m_core.pose.registry import create_estimator
 
-    pose = create_estimator(estimator, **(estimator_options or {}))
+    options = dict(estimator_options or {})
+    if backend == "tensorrt" and estimator in ONNX_ESTIMATORS:  # the GPU runs both stages
+        options.setdefault("runtime", "tensorrt")
+    pose = create_estimator(estimator, **options)
     engine = create_engine(backend, checkpoint, joints_only=joints_only, device=device)
     return HumanMeshPipeline(pose, engine)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from k2m_core.infer.backend import BackendError
-from k2m_core.infer.onnx_runner import OnnxRunner
+from k2m_core.infer.onnx_runner import create_runner
 from k2m_core.pose.base import Person, PoseError, check_image
 
 NUM_KEYPOINTS = 17
@@ -161,6 +161,7 @@ class YoloPoseEstimator:
         providers: Sequence[str] | None = None,
         keypoint_logits: bool = False,
         threads: int | None = None,
+        runtime: str = "onnxruntime",
     ) -> None:
         if not 0.0 <= conf_threshold <= 1.0 or not 0.0 <= iou_threshold <= 1.0:
             raise PoseError(
@@ -170,7 +171,7 @@ class YoloPoseEstimator:
         if isinstance(max_people, bool) or not isinstance(max_people, int) or max_people < 1:
             raise PoseError(f"max_people must be a positive integer, got {max_people!r}")
         try:
-            self.runner = OnnxRunner(onnx_path, providers, threads)
+            self.runner = create_runner(onnx_path, runtime, providers, threads, max_batch=1)
         except BackendError as err:  # a user-fixable file or provider problem, not a crash
             raise PoseError(f"{err}; {_EXPORT_HINT}") from err
         self.source = self.runner.path.name
@@ -179,7 +180,7 @@ class YoloPoseEstimator:
                 f"{self.source}: expected one input (images), got {self.runner.input_names}; "
                 f"{_EXPORT_HINT}"
             )
-        check_output(self.runner.session.get_outputs()[0].shape, self.source)
+        check_output(next(iter(self.runner.output_shapes.values())), self.source)
         self.height, self.width = self._input_size(input_size)
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold

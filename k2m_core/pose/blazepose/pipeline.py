@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from k2m_core.infer.backend import BackendError
-from k2m_core.infer.onnx_runner import OnnxRunner
+from k2m_core.infer.onnx_runner import OnnxRunner, create_runner
 from k2m_core.paths import pose_models_dir
 from k2m_core.pose.base import Person, PoseError, check_image
 from k2m_core.pose.blazepose.anchors import blazepose_anchors
@@ -64,18 +64,25 @@ class _Found:
     next_roi: Roi
 
 
-def _open(path: Path, providers: Sequence[str] | None, threads: int | None) -> OnnxRunner:
+def _open(
+    path: Path,
+    providers: Sequence[str] | None,
+    threads: int | None,
+    runtime: str,
+    max_batch: int,
+) -> OnnxRunner:
+    """ONNX Runtime, or TensorRT (engines cached) for a robot's GPU: the same ONNX files."""
     if not path.is_file():
         raise PoseError(f"BlazePose model {path} not found; {_CONVERT_HINT}")
     try:
-        return OnnxRunner(path, providers=providers, threads=threads)
+        return create_runner(path, runtime, providers, threads, max_batch)
     except BackendError as err:
         raise PoseError(f"{err}; {_CONVERT_HINT}") from err
 
 
 def _output(runner: OnnxRunner, what: str, match: Callable[[Shape], bool]) -> str:
     """The name of the one output whose shape (batch dim dropped) matches, or a PoseError."""
-    shapes = {o.name: tuple(o.shape)[1:] for o in runner.session.get_outputs()}
+    shapes = {name: tuple(shape)[1:] for name, shape in runner.output_shapes.items()}
     names = [name for name, shape in shapes.items() if match(shape)]
     if len(names) != 1:
         raise PoseError(
@@ -137,6 +144,7 @@ class BlazePoseEstimator:
         redetect_every: int = 0,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        runtime: str = "onnxruntime",
     ) -> None:
         if isinstance(max_people, bool) or not isinstance(max_people, int) or max_people < 1:
             raise PoseError(f"max_people must be a positive integer, got {max_people!r}")
@@ -155,8 +163,8 @@ class BlazePoseEstimator:
         self.video = bool(video)
         self.redetect_every = redetect_every
         self.stage_times: dict[str, float] = {}
-        self._detector = _open(folder / DETECTOR_FILE, providers, threads)
-        self._landmarker = _open(folder / LANDMARK_FILE, providers, threads)
+        self._detector = _open(folder / DETECTOR_FILE, providers, threads, runtime, 1)
+        self._landmarker = _open(folder / LANDMARK_FILE, providers, threads, runtime, max_people)
         self._anchors = blazepose_anchors()
         boxes_width = 4 + 2 * NUM_DETECTOR_KEYPOINTS
         self._boxes_out = _output(self._detector, "box", lambda s: s[-1:] == (boxes_width,))
