@@ -16,6 +16,7 @@ from k2m_core.cli import (
     mesh_commands,
     models_commands,
     pose_commands,
+    ros_commands,
     train_commands,
 )
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     mesh_commands.add_parsers(groups)
     models_commands.add_parsers(groups)
     pose_commands.add_parsers(groups)
+    ros_commands.add_parsers(groups)
     return parser
 
 

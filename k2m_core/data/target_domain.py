@@ -49,6 +49,7 @@ from k2m_core.keypoints.formats import KeypointFormat, get_format
 
 __all__ = [
     "DEFINITION_OFFSETS",
+    "Placement",
     "SyntheticTarget",
     "TargetDomainConfig",
     "TargetSplit",
@@ -256,6 +257,20 @@ class TargetSplit(NamedTuple):
 
 
 # --- randomness ---------------------------------------------------------------------------------
+
+
+class Placement(NamedTuple):
+    """Where each frame's person stands, as the unit draws the config's ranges map: distance,
+    height, lateral and yaw in [0, 1) (U(0, 1) by default), elevation and roll noise in
+    standard deviations (N(0, 1)). (N,) each. Pass one to make_target_domain to hold a
+    person's placement over a video instead of drawing it anew every frame."""
+
+    distance: np.ndarray
+    height: np.ndarray
+    lateral: np.ndarray
+    yaw: np.ndarray
+    elevation: np.ndarray
+    roll: np.ndarray
 
 
 class _Draws(NamedTuple):
@@ -627,6 +642,7 @@ def make_target_domain(
     cfg: TargetDomainConfig | None = None,
     keypoint_format: str | KeypointFormat = "coco18",
     seed: int = 0,
+    placement: Placement | None = None,
 ) -> SyntheticTarget:
     """Render every bank frame as a robot-camera detection, keeping the truth aside.
 
@@ -639,6 +655,12 @@ def make_target_domain(
     if n == 0:
         raise ValueError("the motion bank is empty: no target domain to make")
     draws = _draw(n, fmt.num_keypoints, seed)
+    if placement is not None:
+        held = {k: torch.as_tensor(np.asarray(v), dtype=torch.float64)
+                for k, v in placement._asdict().items()}  # fmt: skip
+        if any(v.shape != (n,) for v in held.values()):
+            raise ValueError(f"placement arrays must each have shape ({n},), one per frame")
+        draws = draws._replace(**held)
     scene = _pose_in_camera(bank, body, fmt, cfg, draws)
     report = _report(fmt, cfg, scene, draws)
     sequence = np.asarray(bank.sequence)
