@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from skimage import data as skdata
-from test_yolo_pose import person_column, table_of, write_model
+from yolo_models import person_column, table_of, write_model
 
 from k2m_core.cli.main import main
 from k2m_core.data.detections import Detections

@@ -194,8 +194,8 @@ class Key2MeshEngine:
         rotation = fit.camera_from_view.astype(np.float32)  # view (SMPL axes) -> optical
         shift = fit.translation.astype(np.float32)[:, None, :]
 
-        def place(points: np.ndarray) -> np.ndarray:  # optimize: a batched GEMM, ~7x faster
-            return np.einsum("nij,nkj->nki", rotation, points, optimize=True) + shift
+        def place(points: np.ndarray) -> np.ndarray:  # a batched GEMM (einsum's loop: 5x slower)
+            return points @ rotation.transpose(0, 2, 1) + shift
 
         rot_mats = out["rot_mats"]
         root = rotation @ rot_mats[:, 0]
