@@ -26,6 +26,7 @@ import numpy as np
 from k2m_core.infer.backend import BackendError
 from k2m_core.infer.onnx_runner import create_runner
 from k2m_core.pose.base import Person, PoseError, check_image
+from k2m_core.pose.boxes import box_iou, sigmoid, xywh_to_xyxy
 
 NUM_KEYPOINTS = 17
 NUM_ROWS = 5 + 3 * NUM_KEYPOINTS  # 56
@@ -93,27 +94,6 @@ def check_output(output: np.ndarray | Sequence[int | str | None], source: str) -
         f"{source}: output shape {shape} is not (1, {NUM_ROWS}, N) = 4 box + 1 person score + "
         f"{NUM_KEYPOINTS} x 3 keypoint rows{hint}; {_EXPORT_HINT}"
     )
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function; clipped so large logits give 0 or 1 without overflow warnings."""
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
-
-
-def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) centre x, y, width, height -> (N, 4) x_min, y_min, x_max, y_max."""
-    centre, half = boxes[:, :2], boxes[:, 2:4] / 2
-    return np.concatenate([centre - half, centre + half], axis=1)
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box (4,) with many (N, 4)."""
-    lo = np.maximum(box[:2], boxes[:, :2])
-    hi = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / np.maximum(area + areas - inter, 1e-9)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:

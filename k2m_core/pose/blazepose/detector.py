@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from k2m_core.pose.boxes import box_iou, sigmoid
+
 DETECTOR_SIZE = 224
 NUM_DETECTOR_KEYPOINTS = 4
 SCORE_CLIP = 100.0
@@ -58,11 +60,6 @@ def detector_input(image: np.ndarray, size: int = DETECTOR_SIZE) -> tuple[np.nda
     return tensor[None], matrix
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function without exp overflow for large negative float32 logits."""
-    return 0.5 + 0.5 * np.tanh(0.5 * x)
-
-
 def decode_detections(
     raw_boxes: np.ndarray,
     raw_scores: np.ndarray,
@@ -93,17 +90,6 @@ def decode_detections(
     points = raw[:, 4:].reshape(-1, NUM_DETECTOR_KEYPOINTS, 2)
     keypoints = points * anchor[:, None, 2:4] + anchor[:, None, 0:2]
     return Detections(boxes, keypoints, scores[keep])
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one [x_min, y_min, x_max, y_max] box with each of (N, 4) boxes (0 if disjoint)."""
-    low = np.maximum(box[:2], boxes[:, :2])
-    high = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(high - low, 0.0, None), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    union = area + areas - inter
-    return np.where(union > 0.0, inter / np.where(union > 0.0, union, 1.0), 0.0)
 
 
 def weighted_nms(
