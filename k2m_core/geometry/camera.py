@@ -177,21 +177,31 @@ def project_pinhole(points_cam: ArrayT, intrinsics: PinholeIntrinsics) -> ArrayT
     return xp.where(visible[..., None], pixels, math.nan)
 
 
-def look_at(target: torch.Tensor) -> torch.Tensor:
+def look_at(target: ArrayT) -> ArrayT:
     """(N, 3, 3) rotation whose columns are a view frame's axes in a camera's SMPL-style frame
     (x right, y up, z toward the viewer): its -z points at ``target`` (N, 3) and its x stays
     level (x = up x z). That is the camera turned to put the target on its axis, as Key2Mesh's
     training camera looks at every body. A target straight above or below the camera (or at
-    it) has no level x: the camera frame itself is returned there.
+    it) has no level x: the camera frame itself is returned there. numpy or torch in, the same
+    out (the cross products are written out: with up = +y they are a few products).
     """
-    length = target.norm(dim=-1, keepdim=True)
-    z = -target / length.clamp_min(1e-12)
-    up = torch.zeros_like(z)
-    up[..., 1] = 1.0
-    x = torch.cross(up, z, dim=-1)
-    x_norm = x.norm(dim=-1, keepdim=True)
-    x = x / x_norm.clamp_min(1e-12)
-    rotation = torch.stack([x, torch.cross(z, x, dim=-1), z], dim=-1)
-    degenerate = (x_norm[..., 0] < 1e-9) | (length[..., 0] < 1e-12)
-    eye = torch.eye(3, dtype=target.dtype, device=target.device).expand_as(rotation)
-    return torch.where(degenerate[..., None, None], eye, rotation)
+    xp = _namespace(target)
+    tx, ty, tz = _xyz(target)
+    length = xp.sqrt(tx * tx + ty * ty + tz * tz)
+    safe = xp.where(length > 1e-12, length, xp.ones_like(length))
+    zx, zy, zz = -tx / safe, -ty / safe, -tz / safe
+    x_norm = xp.sqrt(zz * zz + zx * zx)  # x = up x z = (z_z, 0, -z_x)
+    degenerate = (x_norm < 1e-9) | (length < 1e-12)
+    x_safe = xp.where(degenerate, xp.ones_like(x_norm), x_norm)
+    xx, xz = zz / x_safe, -zx / x_safe
+    zero = xp.zeros_like(xx)
+    # y = z x x with x_y = 0
+    yx, yy, yz = zy * xz, zz * xx - zx * xz, -zy * xx
+    rotation = xp.stack(
+        [xp.stack([xx, yx, zx], -1), xp.stack([zero, yy, zy], -1), xp.stack([xz, yz, zz], -1)],
+        -2,
+    )
+    eye = xp.eye(3, dtype=rotation.dtype)
+    if xp is torch:
+        eye = eye.to(rotation.device)
+    return xp.where(degenerate[..., None, None], eye, rotation)

@@ -33,7 +33,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import torch
 
 from k2m_core.geometry.camera import TRAINING_FOCAL, PinholeIntrinsics, look_at
 
@@ -221,7 +220,7 @@ def look_at_optical(target: np.ndarray) -> np.ndarray:
     the camera (or at it) has no level x: the camera frame itself is returned there.
     """
     target_smpl = target @ _OPTICAL_FROM_SMPL  # the flip is symmetric and its own inverse
-    smpl_from_view = look_at(torch.from_numpy(np.ascontiguousarray(target_smpl))).numpy()
+    smpl_from_view = look_at(target_smpl)
     return _OPTICAL_FROM_SMPL @ smpl_from_view
 
 
