@@ -313,3 +313,11 @@ def test_runner_factory_names_the_runtimes(tmp_path) -> None:
     if importlib.util.find_spec("tensorrt") is None:
         with pytest.raises(BackendError, match="TensorRT is not installed"):
             create_runner(pose_models_dir() / "blazepose_detector.onnx", "tensorrt")
+
+
+def test_fp16_comes_from_the_builder_flag_only_before_tensorrt_11() -> None:
+    """TensorRT 11 removed weak typing (BuilderFlag.FP16): FP16 must be in the graph."""
+    from k2m_core.infer.tensorrt_backend import fp16_by_builder_flag
+
+    assert fp16_by_builder_flag(8) and fp16_by_builder_flag(10)
+    assert not fp16_by_builder_flag(11) and not fp16_by_builder_flag(12)

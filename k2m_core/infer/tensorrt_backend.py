@@ -65,6 +65,12 @@ def choose_precision(requested: str, fast_fp16: bool) -> str:
     return requested
 
 
+def fp16_by_builder_flag(trt_major: int) -> bool:
+    """TensorRT <= 10 picks FP16 kernels from a builder flag (weak typing). TensorRT 11 removed
+    weak typing: networks are strongly typed, so FP16 must be in the ONNX graph itself."""
+    return trt_major < 11
+
+
 def network_flags(trt_major: int, explicit_batch_flag: int) -> int:
     """TensorRT 10 networks are always explicit-batch (the flag is deprecated and ignored);
     TensorRT 8 still needs the flag for ONNX's explicit batch dimension."""
@@ -130,10 +136,10 @@ def build_serialized_engine(
         raise BackendError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    if precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
-    else:  # TF32 matmuls (on by default from Ampere) would cost FP32 its ~1e-6 agreement
-        config.clear_flag(trt.BuilderFlag.TF32)
+    if precision == "fp16" and fp16_by_builder_flag(_trt_major(trt)):
+        config.set_flag(trt.BuilderFlag.FP16)  # TensorRT 11: the ONNX is already FP16
+    elif precision != "fp16" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # TF32 would cost FP32 its ~1e-6 agreement
     opt_profile = builder.create_optimization_profile()
     opt_profile.set_shape(input_name, profile.min, profile.opt, profile.max)
     config.add_optimization_profile(opt_profile)
@@ -144,6 +150,31 @@ def build_serialized_engine(
             f"precision fp32 or a smaller max batch, {_USE_ORT}"
         )
     return bytes(plan)
+
+
+def onnx_for_precision(trt: ModuleType, onnx_path: Path, precision: str, cache: Path) -> Path:
+    """The ONNX file to build from: the original, or on TensorRT >= 11 with FP16 a
+    mixed-precision copy (NVIDIA ModelOpt AutoCast, inputs and outputs kept FP32), cached."""
+    if precision != "fp16" or fp16_by_builder_flag(_trt_major(trt)):
+        return onnx_path
+    converted = cache / f"{sha256_file(onnx_path)[:16]}_fp16.onnx"
+    if converted.is_file():
+        return converted
+    try:
+        import modelopt.onnx.autocast as autocast
+        import onnx
+    except ImportError as err:
+        raise BackendError(
+            f"TensorRT {trt.__version__} builds only strongly typed networks, so FP16 needs the "
+            f"ONNX converted first ({err}): pip install 'nvidia-modelopt[onnx]', or use "
+            "precision fp32"
+        ) from err
+    model = autocast.convert_to_mixed_precision(
+        onnx_path=str(onnx_path), low_precision_type="fp16", keep_io_types=True
+    )
+    cache.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(converted))
+    return converted
 
 
 def _deserializer(trt: ModuleType) -> Callable[[bytes], Any]:
@@ -195,7 +226,12 @@ def prepare_engine(
         engine, outcome = load_or_build(
             cache,
             key,
-            build=lambda: build_serialized_engine(trt, path, key.profile, key.precision),
+            build=lambda: build_serialized_engine(
+                trt,
+                onnx_for_precision(trt, path, key.precision, cache),
+                key.profile,
+                key.precision,
+            ),
             deserialize=_deserializer(trt),
         )
     return engine, EngineInfo(path, entry_paths(cache, key)[0], key, outcome), info

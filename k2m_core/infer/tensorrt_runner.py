@@ -23,6 +23,7 @@ from k2m_core.infer.tensorrt_backend import (
     build_serialized_engine,
     choose_precision,
     execute,
+    onnx_for_precision,
     require_tensorrt,
 )
 
@@ -95,12 +96,17 @@ class TensorRtRunner:
             precision=choose_precision(precision, _fast_fp16(trt, self._device)),
             profile=profile,
         )
+        cache = resolve_cache_dir(cache_dir)
         with torch.cuda.device(self._device):
             self._engine, self.outcome = load_or_build(
-                resolve_cache_dir(cache_dir),
+                cache,
                 key,
                 build=lambda: build_serialized_engine(
-                    trt, self.path, profile, key.precision, input_name=name
+                    trt,
+                    onnx_for_precision(trt, self.path, key.precision, cache),
+                    profile,
+                    key.precision,
+                    input_name=name,
                 ),
                 deserialize=_deserializer(trt),
             )
