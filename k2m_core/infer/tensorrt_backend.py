@@ -177,12 +177,12 @@ def onnx_for_precision(trt: ModuleType, onnx_path: Path, precision: str, cache: 
     return converted
 
 
-def _deserializer(trt: ModuleType) -> Callable[[bytes], Any]:
+def deserializer(trt: ModuleType) -> Callable[[bytes], Any]:
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     return lambda data: runtime.deserialize_cuda_engine(data)
 
 
-def _fast_fp16(trt: ModuleType, device: torch.device) -> bool:
+def gpu_has_fast_fp16(trt: ModuleType, device: torch.device) -> bool:
     """Builder's answer where it still has one (deprecated in TensorRT 10), else Volta+."""
     builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
     answer = getattr(builder, "platform_has_fast_fp16", None)
@@ -218,7 +218,7 @@ def prepare_engine(
         onnx_sha256=sha256_file(path),
         tensorrt_version=str(trt.__version__),
         gpu_name=torch.cuda.get_device_name(torch_device),
-        precision=choose_precision(precision, _fast_fp16(trt, torch_device)),
+        precision=choose_precision(precision, gpu_has_fast_fp16(trt, torch_device)),
         profile=profile_shapes(info.num_keypoints, opt_batch, max_batch),
     )
     cache = resolve_cache_dir(cache_dir)
@@ -232,12 +232,12 @@ def prepare_engine(
                 key.profile,
                 key.precision,
             ),
-            deserialize=_deserializer(trt),
+            deserialize=deserializer(trt),
         )
     return engine, EngineInfo(path, entry_paths(cache, key)[0], key, outcome), info
 
 
-def _torch_dtype(trt: ModuleType, dtype: Any) -> torch.dtype:
+def torch_dtype(trt: ModuleType, dtype: Any) -> torch.dtype:
     table = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
              trt.bool: torch.bool}  # fmt: skip
     if dtype not in table:
@@ -271,7 +271,7 @@ class TensorRtBackend:
         self._profile = self.engine_info.key.profile
         self._names = self.info.output_names
         self._check_io_names()
-        self._dtypes = {n: _torch_dtype(trt, self._engine.get_tensor_dtype(n))
+        self._dtypes = {n: torch_dtype(trt, self._engine.get_tensor_dtype(n))
                         for n in (INPUT_NAME, *self._names)}  # fmt: skip
         with torch.cuda.device(self._device):
             self._context = self._engine.create_execution_context()

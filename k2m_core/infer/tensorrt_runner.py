@@ -17,14 +17,14 @@ from k2m_core.infer.engine_cache import (
     sha256_file,
 )
 from k2m_core.infer.tensorrt_backend import (
-    _deserializer,
-    _fast_fp16,
-    _torch_dtype,
     build_serialized_engine,
     choose_precision,
+    deserializer,
     execute,
+    gpu_has_fast_fp16,
     onnx_for_precision,
     require_tensorrt,
+    torch_dtype,
 )
 
 Dims = tuple[int | str | None, ...]
@@ -93,7 +93,7 @@ class TensorRtRunner:
             onnx_sha256=sha256_file(self.path),
             tensorrt_version=str(trt.__version__),
             gpu_name=torch.cuda.get_device_name(self._device),
-            precision=choose_precision(precision, _fast_fp16(trt, self._device)),
+            precision=choose_precision(precision, gpu_has_fast_fp16(trt, self._device)),
             profile=profile,
         )
         cache = resolve_cache_dir(cache_dir)
@@ -108,7 +108,7 @@ class TensorRtRunner:
                     key.precision,
                     input_name=name,
                 ),
-                deserialize=_deserializer(trt),
+                deserialize=deserializer(trt),
             )
             self._context = self._engine.create_execution_context()
             self._stream = torch.cuda.Stream(self._device)
@@ -117,7 +117,7 @@ class TensorRtRunner:
         self.output_shapes = outputs
         self._input_dims = dims
         self._profile = profile
-        self._dtypes = {n: _torch_dtype(trt, self._engine.get_tensor_dtype(n))
+        self._dtypes = {n: torch_dtype(trt, self._engine.get_tensor_dtype(n))
                         for n in (name, *outputs)}  # fmt: skip
 
     def input_shape(self, name: str | None = None) -> Dims:
