@@ -10,24 +10,25 @@ DEFAULT_BODY_FILE = Path("body") / "k2m_generated_neutral.npz"
 DEFAULT_MODEL_FILE = Path("key2mesh") / "k2m_default.safetensors"
 
 
-def _candidate_models_dirs() -> list[Path]:
-    source_tree = Path(__file__).resolve().parent.parent / "models"
+def data_dir(name: str) -> Path:
+    """A folder the package ships (models, msg, config, ...): `<name>/` of the source tree
+    (pip -e, a checkout), else the colcon install's share/k2m/<name>. Falls back to the
+    source-tree path, so error messages name where it was expected."""
+    source_tree = Path(__file__).resolve().parent.parent / name
     ament = [
-        Path(prefix) / "share" / "k2m" / "models"
+        Path(prefix) / "share" / "k2m" / name
         for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
         if prefix
     ]
-    return [source_tree, *ament]
+    return next((c for c in (source_tree, *ament) if c.is_dir()), source_tree)
 
 
 def models_dir() -> Path:
-    """`$K2M_MODELS_DIR`; else `models/` of the source tree (pip -e, a checkout); else the
-    colcon install's share/k2m/models. Falls back to the source-tree path for messages."""
+    """`$K2M_MODELS_DIR`; else the shipped models/ (see data_dir)."""
     override = os.environ.get(MODELS_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    candidates = _candidate_models_dirs()
-    return next((c for c in candidates if c.is_dir()), candidates[0])
+    return data_dir("models")
 
 
 def default_model_path() -> Path:
