@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 MODELS_DIR_ENV = "K2M_MODELS_DIR"
+CACHE_DIR_ENV = "K2M_CACHE"
 DEFAULT_BODY_FILE = Path("body") / "k2m_generated_neutral.npz"
 DEFAULT_MODEL_FILE = Path("key2mesh") / "k2m_default.safetensors"
 
@@ -44,3 +45,9 @@ def default_body_model_path() -> Path:
 def pose_models_dir() -> Path:
     """Where the converted pose-estimator ONNX files live (BlazePose: `k2m models blazepose`)."""
     return models_dir() / "pose"
+
+
+def cache_dir() -> Path:
+    """Where k2m keeps what it makes once (exported graphs, converter venvs): $K2M_CACHE,
+    else ~/.cache/k2m."""
+    return Path(os.environ.get(CACHE_DIR_ENV, Path.home() / ".cache" / "k2m")).expanduser()

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from k2m_ros.nodes.common import BODIES_TOPIC, MARKERS_TOPIC, stamp_ns
+
 if TYPE_CHECKING:  # torch comes in with these; `k2m --help` should not wait for it
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.engine import Bodies
@@ -32,12 +34,9 @@ DEFAULT_KEYPOINTS_TOPIC = "/k2m/keypoints"
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_CAMERA_INFO_TOPIC = "/camera/camera_info"
 GROUND_TRUTH_TOPIC = "/k2m/ground_truth"
-BODIES_TOPIC = "/k2m/bodies"
-MARKERS_TOPIC = "/k2m/markers"
 STORAGES = ("mcap", "sqlite3")
 SOURCES = ("auto", "keypoints", "images")
 STAGES = ("pose", "mesh", "messages")
-MARKER_FACES = 1500  # decimated mesh per person: ~50 kB a marker instead of ~1 MB
 
 KEYPOINTS_TYPE = "k2m/msg/PersonKeypointsArray"
 BODIES_TYPE = "k2m/msg/SmplBodyArray"
@@ -156,10 +155,6 @@ def bag_writer(path: str | Path, storage: str = "mcap", overwrite: bool = False)
         shutil.rmtree(out, ignore_errors=True)
         raise
     writer.close()
-
-
-def stamp_ns(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 # --- options and report -------------------------------------------------------------------------
@@ -384,10 +379,11 @@ class OutputBuilder:
 
 
 def _marker_faces() -> np.ndarray:
-    """The decimated faces of the engine's body (the shipped one: replay loads no other)."""
+    """The decimated faces of the engine's body (the shipped one: replay loads no other), at
+    the nodes' default size: ~50 kB a marker instead of ~1 MB."""
     from k2m_ros.mesh_decimation import decimated_body_faces
 
-    return decimated_body_faces(target_faces=MARKER_FACES)
+    return decimated_body_faces()
 
 
 # --- scoring ------------------------------------------------------------------------------------

@@ -24,12 +24,8 @@ from k2m_core.export.onnx_export import (
     parity_keypoints,
 )
 from k2m_core.infer.backend import Backend, BackendError
-from k2m_core.infer.onnxruntime_backend import (
-    CPU_PROVIDER,
-    CUDA_PROVIDER,
-    OnnxRuntimeBackend,
-    choose_providers,
-)
+from k2m_core.infer.onnx_runner import CPU_PROVIDER, CUDA_PROVIDER, choose_providers
+from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend
 from k2m_core.infer.torch_backend import TorchBackend
 from k2m_core.paths import default_body_model_path, default_model_path
 

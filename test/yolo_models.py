@@ -15,7 +15,6 @@ def write_model(
     path: Path,
     table: np.ndarray,
     input_shape: tuple[int | str, ...] = (1, 3, SIZE, SIZE),
-    output_shape: tuple[int | str, ...] | None = None,
 ) -> Path:
     """A graph returning ``table`` whatever the image; the image enters through a zero-weighted
     sum so that the input is really consumed."""
@@ -32,11 +31,7 @@ def write_model(
         nodes,
         "fake_yolo_pose",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, list(input_shape))],
-        [
-            helper.make_tensor_value_info(
-                "output0", TensorProto.FLOAT, list(output_shape or table.shape)
-            )
-        ],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(table.shape))],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

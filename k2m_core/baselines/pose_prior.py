@@ -57,12 +57,9 @@ class GaussianMixturePrior(nn.Module):
         _check_parameters(w, mu, cov)
         w = w / w.sum()
         try:
-            chol = torch.linalg.cholesky(cov)
+            inv_chol, log_det = _inverse_cholesky(cov)
         except torch.linalg.LinAlgError as err:
             raise ValueError("GMM covariances must be symmetric positive definite") from err
-        eye = torch.eye(mu.shape[1], dtype=torch.float64).expand_as(cov)
-        inv_chol = torch.linalg.solve_triangular(chol, eye, upper=False)
-        log_det = 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
         log_norm = w.log() - 0.5 * (log_det + mu.shape[1] * _LOG_2PI)
         self.mode: PriorMode = mode
         self.register_buffer("weights", w.float())
@@ -273,10 +270,15 @@ def _log_joint(
     x: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, covs: torch.Tensor
 ) -> torch.Tensor:
     """(N, K) log(w_k N(x_n; mu_k, S_k))."""
-    chol = torch.linalg.cholesky(covs)
-    eye = torch.eye(x.shape[1], dtype=x.dtype).expand_as(covs)
-    inv_chol = torch.linalg.solve_triangular(chol, eye, upper=False)
+    inv_chol, log_det = _inverse_cholesky(covs)
     white = (x[None] - means[:, None]) @ inv_chol.transpose(1, 2)  # (K, N, D), one bmm
     maha = white.square().sum(-1).T  # (N, K)
-    log_det = 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
     return weights.log() - 0.5 * (maha + log_det + x.shape[1] * _LOG_2PI)
+
+
+def _inverse_cholesky(covs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """L^-1 (K, D, D) with S_k = L L^T, and log det S_k (K,), of covariances (K, D, D)."""
+    chol = torch.linalg.cholesky(covs)
+    eye = torch.eye(covs.shape[-1], dtype=covs.dtype).expand_as(covs)
+    inv_chol = torch.linalg.solve_triangular(chol, eye, upper=False)
+    return inv_chol, 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)

@@ -40,10 +40,11 @@ from typing import Literal, NamedTuple, get_args
 import numpy as np
 import torch
 
-from k2m_core.baselines.pose_prior import GaussianMixturePrior
+from k2m_core.baselines.pose_prior import BODY_POSE_DIM, GaussianMixturePrior
 from k2m_core.body import lbs
 from k2m_core.body.skeleton import SMPL_JOINT_NAMES
 from k2m_core.body.smpl import SmplModel
+from k2m_core.data.normalize import box_of_visible
 from k2m_core.data.target_domain import SyntheticTarget
 from k2m_core.eval.evaluate import BodyPrediction, body_errors
 from k2m_core.geometry.camera import PinholeIntrinsics, look_at
@@ -67,7 +68,6 @@ EvalFrame = Literal["camera", "view"]
 
 _MIN_DEPTH_M = 0.05  # projection clamps depth here so a point crossing the camera stays finite
 _DEPTH_RANGE_M = (0.3, 100.0)  # similar-triangles depths are clamped to this
-_BODY_POSE_DIM = 69
 
 # Elbows bend about y, knees about x; SMPLify's angle prior penalises the unnatural direction:
 # (body-pose index of the angle, sign b with exp(b * theta) large when bent the wrong way).
@@ -267,9 +267,9 @@ def _check_models(body: SmplModel, prior: GaussianMixturePrior, fmt: KeypointFor
             f"format {fmt.name!r} is regressed from H36M joints, but {body.source} has no H36M "
             "joint regressor"
         )
-    if prior.dim != _BODY_POSE_DIM:
+    if prior.dim != BODY_POSE_DIM:
         raise ValueError(
-            f"the pose prior must be over {_BODY_POSE_DIM}-d body poses, got {prior.dim}"
+            f"the pose prior must be over {BODY_POSE_DIM}-d body poses, got {prior.dim}"
         )
 
 
@@ -292,19 +292,11 @@ def _make_problem(
     targets = kps[..., :2]
     scale = torch.ones(len(kps), device=kps.device)
     if cfg.reference_size_px is not None:
-        scale = cfg.reference_size_px / _box_size(targets, used).clamp_min(1.0)
+        _, size = box_of_visible(targets, used)  # 1 px for fewer than two points
+        scale = cfg.reference_size_px / size.clamp_min(1.0)
     index, sign = _bend_indices()
     return _Problem(fmt, body, prior, intrinsics, cfg, targets, weights, used, scale,
                     index.to(kps.device), sign.to(kps.device))  # fmt: skip
-
-
-def _box_size(points: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
-    """(N,) larger side of the box around the used points; 0 where fewer than 2."""
-    big = torch.finfo(points.dtype).max
-    lo = torch.where(used[..., None], points, big).amin(1)
-    hi = torch.where(used[..., None], points, -big).amax(1)
-    size = (hi - lo).amax(-1)
-    return torch.where(used.sum(-1) >= 2, size, torch.zeros_like(size))
 
 
 # --- model, projection and terms ------------------------------------------------------------------
@@ -351,8 +343,10 @@ def _bend(body_pose: torch.Tensor, problem: _Problem) -> torch.Tensor:
     return torch.exp(2.0 * angles).sum(-1)
 
 
-def _yaw_angles(count: int) -> torch.Tensor:
-    return torch.arange(count, dtype=torch.float32) * (2.0 * math.pi / count)
+def _yaw_roots(count: int) -> torch.Tensor:
+    """(count, 3) axis-angle roots turned 360 / count degrees apart about the up axis."""
+    yaw = torch.arange(count, dtype=torch.float32) * (2.0 * math.pi / count)
+    return torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1)
 
 
 # --- initialisation -------------------------------------------------------------------------------
@@ -490,9 +484,7 @@ def _fit_camera(problem: _Problem, transl0: torch.Tensor, depth0: torch.Tensor) 
     n, h = transl0.shape[:2]
     device = transl0.device
     person = torch.arange(n, device=device).repeat_interleave(h)
-    yaw = _yaw_angles(h).to(device).repeat(n)
-    root = torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1)
-    root = root.requires_grad_(True)
+    root = _yaw_roots(h).to(device).repeat(n, 1).requires_grad_(True)
     delta = torch.zeros(n * h, 3, device=device, requires_grad=True)
     t0, d0 = transl0.reshape(n * h, 3), depth0[person]
     weights = problem.weights[person] * _camera_mask(problem)[person]
@@ -573,8 +565,7 @@ def fit_smplify(
         return _empty_result(body, device, time.perf_counter() - clock)
     problem = _make_problem(kps, fmt, body, prior, intrinsics, cfg)
 
-    yaw = _yaw_angles(cfg.yaw_hypotheses).to(device)
-    roots = torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1)
+    roots = _yaw_roots(cfg.yaw_hypotheses).to(device)
     mean_kps = _mean_body_keypoints(problem, roots)  # (H, K, 3)
     depth0 = _initial_depth(problem, mean_kps[0])
     transl0 = _initial_translation(problem, _camera_mask(problem), depth0, mean_kps)
@@ -650,7 +641,7 @@ def _empty_result(body: SmplModel, device: torch.device, elapsed: float) -> Smpl
         betas=zeros(0, body.num_betas),
         rot_mats=zeros(0, 24, 3, 3),
         transl=zeros(0, 3),
-        body_pose=zeros(0, _BODY_POSE_DIM),
+        body_pose=zeros(0, BODY_POSE_DIM),
         loss=zeros(0),
         reprojection_px=zeros(0),
         keypoints_used=zeros(0, dtype=torch.long),

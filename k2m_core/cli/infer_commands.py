@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
-
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
+    from k2m_core.infer.engine import BACKENDS
+
     p = groups.add_parser(
         "infer", help="SMPL bodies from a detections file (OpenPose JSON folder, COCO, .npz)"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,12 +43,24 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
         raise ValueError("give image files or --example astronaut|camera")
     check_readable(args.images)
     named = [(p.stem, read_rgb(p)) for p in args.images]
-    for name in args.example:
-        import skimage.data
+    return named + [(name, example_image(name)) for name in args.example]
 
-        image = getattr(skimage.data, name)()
-        named.append((name, np.stack([image] * 3, -1) if image.ndim == 2 else image))
-    return named
+
+def draw_result(image: np.ndarray, result: Any, faces: np.ndarray, intrinsics: Any) -> np.ndarray:
+    """A pipeline result over its image: the meshes, then each person's box and skeleton."""
+    from k2m_core.viz.mesh_overlay import overlay_meshes
+    from k2m_core.viz.pose_overlay import draw_pose
+
+    meshes = overlay_meshes(image, result.bodies.vertices, faces, intrinsics)
+    return draw_pose(meshes, result.people)
+
+
+def example_image(name: str) -> np.ndarray:
+    """One of EXAMPLES as (H, W, 3) uint8 RGB (the cameraman is grayscale: repeated)."""
+    import skimage.data
+
+    image = getattr(skimage.data, name)()
+    return np.stack([image] * 3, -1) if image.ndim == 2 else image
 
 
 def _mesh(args: argparse.Namespace) -> int:
@@ -55,8 +68,6 @@ def _mesh(args: argparse.Namespace) -> int:
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.camera_fit import default_intrinsics
     from k2m_core.perception.pipeline import create_pipeline
-    from k2m_core.viz.mesh_overlay import overlay_meshes
-    from k2m_core.viz.pose_overlay import draw_pose
 
     inputs = _inputs(args)
     pipeline = create_pipeline(args.estimator, args.backend, device=args.device)
@@ -68,8 +79,7 @@ def _mesh(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         result = pipeline.process(image, intrinsics)
         ms = 1e3 * (time.perf_counter() - started)
-        picture = draw_pose(overlay_meshes(image, result.bodies.vertices, faces, intrinsics),
-                            result.people)  # fmt: skip
+        picture = draw_result(image, result, faces, intrinsics)
         out = write_rgb(args.out / f"{name}_mesh.png", picture)
         bodies = result.bodies
         where = ", ".join(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from k2m_core.paths import models_dir
+from k2m_core.paths import pose_models_dir
 
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     blazepose.add_argument(
         "--out",
         type=Path,
-        default=models_dir() / "pose",
+        default=pose_models_dir(),
         help="output folder (default: k2m's models/pose, %(default)s)",
     )
     blazepose.add_argument(

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-DEMO_PHOTOS = ("astronaut", "camera")  # scikit-image's photographs of a person
+from k2m_core.cli.mesh_commands import EXAMPLES, draw_result, example_image
+
 DEMO_OUT = Path("out/demo")
 
 
@@ -135,12 +136,14 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """Photos through the image pipeline, then the sample bag through replay."""
+    from k2m_core.perception.pipeline import create_pipeline
     from k2m_ros.replay import replay_bag
     from k2m_ros.sample_bag import write_sample_bag
 
     out: Path = args.out
-    for name in DEMO_PHOTOS:
-        _demo_photo(name, out, args)
+    pipeline = create_pipeline(args.estimator, args.backend, device=args.device)
+    for name in EXAMPLES:
+        _demo_photo(name, out, pipeline)
     bag = write_sample_bag(out / "sample_bag", args.frames, overwrite=True)
     print(f"k2m demo: sample bag, {bag.frames} frames of synthetic robot-camera keypoints "
           f"with ground truth -> {bag.path}")  # fmt: skip
@@ -149,37 +152,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-_PIPELINES: dict[tuple[str, str, str], Any] = {}
-
-
-def _pipeline(args: argparse.Namespace) -> Any:
-    from k2m_core.perception.pipeline import create_pipeline
-
-    key = (args.estimator, args.backend, args.device)
-    if key not in _PIPELINES:
-        _PIPELINES[key] = create_pipeline(args.estimator, args.backend, device=args.device)
-    return _PIPELINES[key]
-
-
-def _demo_photo(name: str, out: Path, args: argparse.Namespace) -> None:
+def _demo_photo(name: str, out: Path, pipeline: Any) -> None:
     """One scikit-image photo -> mesh overlay PNG + SMPL parameters JSON (as `k2m mesh`)."""
-    import skimage.data
-
     from k2m_core.cli.pose_commands import write_rgb
     from k2m_core.infer.camera_fit import default_intrinsics
-    from k2m_core.viz.mesh_overlay import overlay_meshes
-    from k2m_core.viz.pose_overlay import draw_pose
 
-    image = getattr(skimage.data, name)()
-    image = np.stack([image] * 3, -1) if image.ndim == 2 else image
+    image = example_image(name)
     height, width = image.shape[:2]
     intrinsics = default_intrinsics(width, height)
-    pipeline = _pipeline(args)
     started = time.perf_counter()
     result = pipeline.process(image, intrinsics)
     ms = 1e3 * (time.perf_counter() - started)
-    picture = draw_pose(overlay_meshes(image, result.bodies.vertices, pipeline.engine.faces,
-                                       intrinsics), result.people)  # fmt: skip
+    picture = draw_result(image, result, pipeline.engine.faces, intrinsics)
     png = write_rgb(out / f"{name}_mesh.png", picture)
     record = _bodies_record(name, (width, height), intrinsics, result)
     json_path = out / f"{name}_smpl.json"

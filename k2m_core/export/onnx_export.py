@@ -10,7 +10,6 @@ than none.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import warnings
@@ -26,8 +25,10 @@ import k2m_core
 from k2m_core.body.model_file import resolve_body_model_path
 from k2m_core.body.smpl import SmplModel
 from k2m_core.infer.backend import BackendError
+from k2m_core.infer.engine_cache import sha256_file
 from k2m_core.infer.graph import INPUT_NAME, InferenceGraph, output_names
-from k2m_core.infer.onnxruntime_backend import CPU_PROVIDER, OnnxRuntimeBackend
+from k2m_core.infer.onnx_runner import CPU_PROVIDER
+from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend
 from k2m_core.paths import default_body_model_path, default_model_path
 from k2m_core.train.checkpoint import load_model
 
@@ -96,10 +97,6 @@ def _checkpoint_file(checkpoint: str | Path | None) -> Path:
         candidates = sorted(path.glob("*.safetensors"))
         return candidates[0] if len(candidates) == 1 else path  # load_model explains the rest
     return path
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------- export
@@ -198,11 +195,11 @@ def measure_parity(graph: InferenceGraph, path: Path) -> dict[str, float]:
     except BackendError as err:
         raise ExportError(f"parity check cannot run: {err}; or pass --no-check") from err
     worst: dict[str, float] = {}
+    names = output_names(graph.with_vertices)
     for batch in PARITY_BATCHES:
         keypoints = parity_keypoints(graph.num_keypoints, batch, seed=batch)
         with torch.inference_mode():
             outputs = graph(torch.from_numpy(keypoints))
-        names = output_names(graph.with_vertices)
         reference = {n: o.numpy() for n, o in zip(names, outputs, strict=True)}
         for name, error in max_errors(reference, backend.run(keypoints)).items():
             worst[name] = max(worst.get(name, 0.0), error)
@@ -224,7 +221,7 @@ def _export_file(
         except ExportError:
             path.unlink(missing_ok=True)  # never leave an unverified file where one is expected
             raise
-    return ExportedFile(path, graph.with_vertices, path.stat().st_size, _sha256(path), errors)
+    return ExportedFile(path, graph.with_vertices, path.stat().st_size, sha256_file(path), errors)
 
 
 def _common_metadata(
@@ -240,9 +237,9 @@ def _common_metadata(
         "units": "metres, body frame (no translation)",
         "min_confidence": repr(float(graph.min_confidence)),
         "checkpoint_file": checkpoint.name,
-        "checkpoint_sha256": _sha256(checkpoint),
+        "checkpoint_sha256": sha256_file(checkpoint),
         "body_model_file": body_path.name,
-        "body_model_sha256": _sha256(body_path),
+        "body_model_sha256": sha256_file(body_path),
         "opset": str(opset),
         "torch_version": torch.__version__,
     }

@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_PRIOR_DEPTH_M",
     "MIN_KEYPOINTS",
     "CameraFit",
+    "box_size",
     "default_intrinsics",
     "fit_body_to_camera",
     "look_at_optical",
@@ -248,8 +249,9 @@ def _in_front(points: np.ndarray, t: np.ndarray, used: np.ndarray) -> np.ndarray
     return np.where(used, depth > _MIN_DEPTH_M, True).all(axis=1)
 
 
-def _box_size(pixels: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """(N,) max(width, height) in pixels of the used keypoints' box (0 for fewer than two)."""
+def box_size(pixels: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """(N,) max(width, height) in pixels of the used keypoints' box (0 for fewer than two):
+    pixels (N, K, 2), used (N, K) bool."""
     lo = np.where(used[..., None], pixels, np.inf).min(axis=1)
     hi = np.where(used[..., None], pixels, -np.inf).max(axis=1)
     size = (hi - lo).max(axis=1)
@@ -271,7 +273,7 @@ def _refine_translation(
     camera are halved, then dropped, so the result is never worse than the start.
     """
     used = weights > 0
-    delta = np.maximum(_HUBER_BOX_FRACTION * _box_size(pixels, used), 1.0)
+    delta = np.maximum(_HUBER_BOX_FRACTION * box_size(pixels, used), 1.0)
     focal = np.array([intrinsics.fx, intrinsics.fy])
     ridge = _ridge(weights)
 

@@ -8,21 +8,21 @@ confidence are shared here, so every backend gives the same bodies.
 from __future__ import annotations
 
 import hashlib
-import os
-import warnings
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from k2m_core.data.normalize import MIN_CONFIDENCE  # what the network sees as detected
 from k2m_core.geometry.camera import PinholeIntrinsics
 from k2m_core.geometry.rotations import matrix_to_axis_angle
 from k2m_core.infer.backend import Backend
-from k2m_core.infer.camera_fit import CameraFit, default_intrinsics, fit_body_to_camera
+from k2m_core.infer.camera_fit import CameraFit, box_size, default_intrinsics, fit_body_to_camera
+from k2m_core.paths import cache_dir
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
-MIN_CONFIDENCE = 0.1
 # coordinates this many image sizes outside the image are not detections but a bug upstream
 _MAX_IMAGE_MULTIPLE = 10.0
 # reprojection error (in units of the person's box size) at which confidence falls to 1/e
@@ -116,12 +116,7 @@ def person_confidence(
     fitted body cannot reproduce its detections (error measured in box sizes)."""
     conf = np.where(available, keypoints[..., 2], 0.0)
     support = conf.sum(axis=1) / max(int(available.sum()), 1)
-    seen = conf >= MIN_CONFIDENCE
-    xy = np.where(seen[..., None], keypoints[..., :2], np.nan)
-    with warnings.catch_warnings():  # an unseen person's all-NaN row: confidence 0 anyway
-        warnings.simplefilter("ignore", RuntimeWarning)
-        extent = np.nanmax(xy, axis=1) - np.nanmin(xy, axis=1)
-    box = np.nan_to_num(extent.max(axis=1), nan=1.0).clip(min=1.0)
+    box = np.maximum(box_size(keypoints[..., :2], conf >= MIN_CONFIDENCE), 1.0)
     agreement = np.exp(-np.square(reprojection_px / box / _REPROJECTION_SCALE))
     return (support * np.nan_to_num(agreement)).astype(np.float32)
 
@@ -230,13 +225,15 @@ class Key2MeshEngine:
             translation=zeros(3),
             joints=zeros(24, 3),
             keypoints_3d=zeros(self.num_keypoints, 3),
-            vertices=None if self.joints_only else zeros(self._num_vertices(), 3),
+            vertices=None if self.joints_only else zeros(self._num_vertices, 3),
             confidence=zeros(),
             reprojection_px=zeros(),
             placed=np.zeros(0, bool),
         )
 
+    @cached_property
     def _num_vertices(self) -> int:
+        """V of the mesh, from one run on a probe (once: frames without people are common)."""
         probe = np.zeros((1, self.num_keypoints, 3), np.float32)
         return int(self.backend.run(probe)["vertices"].shape[1])
 
@@ -261,17 +258,19 @@ def create_engine(
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     checkpoint = Path(checkpoint or default_model_path())
     body_model = resolve_body_model_path(body_model or default_body_model_path())
-    faces = np.asarray(load_body_model_file(body_model).faces, np.int64)
     if backend == "torch":
         from k2m_core.infer.torch_backend import TorchBackend
 
         runner = TorchBackend(checkpoint, body_model, not joints_only, device)
+        faces = runner.graph.body.faces.cpu().numpy().copy()  # its body file is read already
         return Key2MeshEngine(runner, faces=faces)
+    faces = np.asarray(load_body_model_file(body_model).faces, np.int64)
     onnx_file = Path(onnx_path) if onnx_path else cached_onnx(checkpoint, body_model, joints_only)
     if backend == "onnxruntime":
+        from k2m_core.infer.onnx_runner import CPU_PROVIDER
         from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend
 
-        providers = ["CPUExecutionProvider"] if device == "cpu" else None
+        providers = [CPU_PROVIDER] if device == "cpu" else None
         runner: Backend = OnnxRuntimeBackend(onnx_file, providers=providers)
     else:
         from k2m_core.infer.tensorrt_backend import DEFAULT_MAX_BATCH, TensorRtBackend
@@ -285,11 +284,6 @@ def create_engine(
         )
     max_batch = DEFAULT_MAX_BATCH if backend == "tensorrt" else 4096
     return Key2MeshEngine(runner, max_batch=max_batch, faces=faces)
-
-
-def cache_dir() -> Path:
-    """Where exported graphs and engines live: $K2M_CACHE, else ~/.cache/k2m."""
-    return Path(os.environ.get("K2M_CACHE", Path.home() / ".cache" / "k2m")).expanduser()
 
 
 def cached_onnx(checkpoint: Path, body_model: Path, joints_only: bool) -> Path:

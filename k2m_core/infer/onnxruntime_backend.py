@@ -10,20 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from k2m_core.body.skeleton import NUM_OUTPUT_JOINTS
 from k2m_core.infer.backend import BackendError
 from k2m_core.infer.graph import INPUT_NAME, output_names
+from k2m_core.infer.onnx_runner import OnnxRunner
 from k2m_core.keypoints.convert import smpl_selection_matrix
-from k2m_core.keypoints.formats import NUM_H36M_JOINTS, get_format
+from k2m_core.keypoints.formats import get_format
 
-CPU_PROVIDER = "CPUExecutionProvider"
-CUDA_PROVIDER = "CUDAExecutionProvider"
-_REEXPORT = "re-export it with `k2m export`"
+_MADE_BY = "`k2m export`"
+_REEXPORT = f"re-export it with {_MADE_BY}"
 
 
 @dataclass(frozen=True)
@@ -43,14 +41,6 @@ class ModelInfo:
         return output_names(self.with_vertices)
 
 
-def available_keypoints(keypoint_format: str) -> np.ndarray:
-    """(K,) bool: the keypoints SMPL can provide, exactly as InferenceGraph computes them."""
-    fmt = get_format(keypoint_format)
-    num_sources = NUM_OUTPUT_JOINTS + (NUM_H36M_JOINTS if fmt.needs_h36m else 0)
-    _, available = smpl_selection_matrix(fmt, num_sources)
-    return available
-
-
 def parse_metadata(meta: Mapping[str, str], source: str) -> ModelInfo:
     """k2m's metadata_props -> ModelInfo; a file without them was not made by `k2m export`."""
     if "keypoint_format" not in meta or "with_vertices" not in meta:
@@ -64,10 +54,11 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ModelInfo:
             f"{source}: metadata with_vertices={flag!r} is not true/false; {_REEXPORT}"
         )
     try:
-        available = available_keypoints(meta["keypoint_format"])
+        fmt = get_format(meta["keypoint_format"])
     except (KeyError, ValueError) as err:
         raise BackendError(f"{source}: {err}; {_REEXPORT} with this k2m version") from err
-    return ModelInfo(get_format(meta["keypoint_format"]).name, flag == "true", available)
+    _, available = smpl_selection_matrix(fmt)  # what InferenceGraph.available holds
+    return ModelInfo(fmt.name, flag == "true", available)
 
 
 def check_keypoints(keypoints: Any, info: ModelInfo) -> np.ndarray:
@@ -98,54 +89,6 @@ def check_keypoints(keypoints: Any, info: ModelInfo) -> np.ndarray:
     return x
 
 
-def choose_providers(offered: Sequence[str], requested: Sequence[str] | None) -> list[str]:
-    """The user's providers when all exist here; else CUDA first when offered, then CPU."""
-    if requested is not None:
-        missing = [p for p in requested if p not in offered]
-        if missing or not requested:
-            raise BackendError(
-                f"ONNX Runtime execution provider(s) {missing or '[]'} not available here; this "
-                f"onnxruntime offers {list(offered)} (install onnxruntime-gpu for "
-                f"{CUDA_PROVIDER})"
-            )
-        return list(requested)
-    return ([CUDA_PROVIDER] if CUDA_PROVIDER in offered else []) + [CPU_PROVIDER]
-
-
-def import_onnxruntime() -> ModuleType:
-    """onnxruntime is optional: say how to get it instead of a bare ImportError."""
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise BackendError(
-            f"onnxruntime is not installed ({err}): pip install onnxruntime (CPU) or "
-            "onnxruntime-gpu (CUDA), or use backend torch"
-        ) from err
-    return onnxruntime
-
-
-def session_options(ort: ModuleType, threads: int | None) -> Any:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise BackendError(f"threads must be a positive integer or None, got {threads!r}")
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return options
-
-
-def _open_session(path: Path, providers: list[str], threads: int | None) -> Any:
-    ort = import_onnxruntime()
-    if not path.is_file():
-        raise BackendError(f"{path}: no such ONNX file; export one with `k2m export`")
-    options = session_options(ort, threads)
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    except Exception as err:  # onnxruntime raises its own, unrelated types for bad files
-        raise BackendError(f"{path}: not a loadable ONNX model ({err}); {_REEXPORT}") from err
-
-
 class OnnxRuntimeBackend:
     """A `k2m export` ONNX file in ONNX Runtime; CUDA first when offered and not pinned."""
 
@@ -157,26 +100,24 @@ class OnnxRuntimeBackend:
         providers: Sequence[str] | None = None,
         threads: int | None = None,
     ) -> None:
-        self.path = Path(onnx_path).expanduser()
-        offered = import_onnxruntime().get_available_providers()
-        self._session = _open_session(self.path, choose_providers(offered, providers), threads)
-        self.providers: list[str] = list(self._session.get_providers())
+        runner = OnnxRunner(onnx_path, providers, threads, made_by=_MADE_BY)
+        self.path = runner.path
+        self._session = runner.session
+        self.providers: list[str] = list(runner.providers)
         meta = self._session.get_modelmeta().custom_metadata_map
         self.info = parse_metadata(meta, str(self.path))
-        self._check_signature()
+        self._check_signature(runner.input_names, runner.output_names)
         self.keypoint_format = self.info.keypoint_format
         self.with_vertices = self.info.with_vertices
         self.available = self.info.available
         self.metadata: dict[str, str] = dict(meta)
 
-    def _check_signature(self) -> None:
+    def _check_signature(self, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> None:
         """Names must match the metadata, or outputs would be mislabelled."""
-        inputs = [i.name for i in self._session.get_inputs()]
-        outputs = tuple(o.name for o in self._session.get_outputs())
-        if inputs != [INPUT_NAME] or outputs != self.info.output_names:
+        if inputs != (INPUT_NAME,) or outputs != self.info.output_names:
             raise BackendError(
-                f"{self.path}: graph has inputs {inputs} and outputs {list(outputs)}, expected "
-                f"[{INPUT_NAME!r}] and {list(self.info.output_names)}; {_REEXPORT}"
+                f"{self.path}: graph has inputs {list(inputs)} and outputs {list(outputs)}, "
+                f"expected [{INPUT_NAME!r}] and {list(self.info.output_names)}; {_REEXPORT}"
             )
 
     def run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:

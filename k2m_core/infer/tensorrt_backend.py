@@ -101,19 +101,22 @@ def _trt_major(trt: ModuleType) -> int:
     return int(str(trt.__version__).split(".")[0])
 
 
-def read_onnx_metadata(onnx_path: Path) -> dict[str, str]:
-    """metadata_props of an ONNX file (weights are not needed for that)."""
+def load_onnx_model(path: Path, hint: str = "") -> Any:
+    """An ONNX file's ModelProto without external weights (enough for metadata and I/O), or a
+    BackendError; ``hint`` is appended to the message for an unreadable file."""
     try:
         import onnx
     except ImportError as err:
-        raise BackendError(
-            f"the onnx package is needed to read {onnx_path}: pip install onnx"
-        ) from err
+        raise BackendError(f"the onnx package is needed to read {path}: pip install onnx") from err
     try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as err:  # protobuf decode errors have no common base class
-        raise BackendError(f"{onnx_path}: not a readable ONNX model ({err}); re-export it with "
-                           "`k2m export`") from err  # fmt: skip
+        raise BackendError(f"{path}: not a readable ONNX model ({err}){hint}") from err
+
+
+def read_onnx_metadata(onnx_path: Path) -> dict[str, str]:
+    """metadata_props of an ONNX file (weights are not needed for that)."""
+    model = load_onnx_model(onnx_path, "; re-export it with `k2m export`")
     return {p.key: p.value for p in model.metadata_props}
 
 
@@ -199,6 +202,41 @@ class EngineInfo:
     outcome: str  # "loaded", "built" or "rebuilt"
 
 
+def cached_engine(
+    trt: ModuleType,
+    onnx_path: Path,
+    profile: ProfileShapes,
+    precision: str,
+    cache_dir: str | Path | None,
+    device: torch.device,
+    input_name: str = INPUT_NAME,
+) -> tuple[Any, EngineInfo]:
+    """The engine of an ONNX file for one batch profile on ``device``: from the cache when its
+    key matches, else freshly built (and cached). Shared by every TensorRT model k2m runs."""
+    key = EngineKey(
+        onnx_sha256=sha256_file(onnx_path),
+        tensorrt_version=str(trt.__version__),
+        gpu_name=torch.cuda.get_device_name(device),
+        precision=choose_precision(precision, gpu_has_fast_fp16(trt, device)),
+        profile=profile,
+    )
+    cache = resolve_cache_dir(cache_dir)
+    with torch.cuda.device(device):
+        engine, outcome = load_or_build(
+            cache,
+            key,
+            build=lambda: build_serialized_engine(
+                trt,
+                onnx_for_precision(trt, onnx_path, key.precision, cache),
+                profile,
+                key.precision,
+                input_name=input_name,
+            ),
+            deserialize=deserializer(trt),
+        )
+    return engine, EngineInfo(onnx_path, entry_paths(cache, key)[0], key, outcome)
+
+
 def prepare_engine(
     onnx_path: str | Path,
     cache_dir: str | Path | None = None,
@@ -207,34 +245,17 @@ def prepare_engine(
     max_batch: int = DEFAULT_MAX_BATCH,
     device: int = 0,
 ) -> tuple[Any, EngineInfo, ModelInfo]:
-    """The engine of an ONNX file: from the cache when its key matches, else freshly built."""
+    """The engine of a `k2m export` file: from the cache when its key matches, else built."""
     trt = require_tensorrt()
     path = Path(onnx_path).expanduser()
     if not path.is_file():
         raise BackendError(f"{path}: no such ONNX file; export one with `k2m export`")
     info = parse_metadata(read_onnx_metadata(path), str(path))
-    torch_device = torch.device("cuda", device)
-    key = EngineKey(
-        onnx_sha256=sha256_file(path),
-        tensorrt_version=str(trt.__version__),
-        gpu_name=torch.cuda.get_device_name(torch_device),
-        precision=choose_precision(precision, gpu_has_fast_fp16(trt, torch_device)),
-        profile=profile_shapes(info.num_keypoints, opt_batch, max_batch),
+    profile = profile_shapes(info.num_keypoints, opt_batch, max_batch)
+    engine, engine_info = cached_engine(
+        trt, path, profile, precision, cache_dir, torch.device("cuda", device)
     )
-    cache = resolve_cache_dir(cache_dir)
-    with torch.cuda.device(torch_device):
-        engine, outcome = load_or_build(
-            cache,
-            key,
-            build=lambda: build_serialized_engine(
-                trt,
-                onnx_for_precision(trt, path, key.precision, cache),
-                key.profile,
-                key.precision,
-            ),
-            deserialize=deserializer(trt),
-        )
-    return engine, EngineInfo(path, entry_paths(cache, key)[0], key, outcome), info
+    return engine, engine_info, info
 
 
 def torch_dtype(trt: ModuleType, dtype: Any) -> torch.dtype:

@@ -9,20 +9,11 @@ import numpy as np
 import torch
 
 from k2m_core.infer.backend import BackendError
-from k2m_core.infer.engine_cache import (
-    EngineKey,
-    ProfileShapes,
-    load_or_build,
-    resolve_cache_dir,
-    sha256_file,
-)
+from k2m_core.infer.engine_cache import ProfileShapes
 from k2m_core.infer.tensorrt_backend import (
-    build_serialized_engine,
-    choose_precision,
-    deserializer,
+    cached_engine,
     execute,
-    gpu_has_fast_fp16,
-    onnx_for_precision,
+    load_onnx_model,
     require_tensorrt,
     torch_dtype,
 )
@@ -33,14 +24,7 @@ Dims = tuple[int | str | None, ...]
 def onnx_io(path: Path) -> tuple[tuple[str, Dims], dict[str, Dims]]:
     """(input name, dims) of the model's one input and {output name: dims}, read from the
     graph without its weights; a symbolic or unknown dim comes back as a str or None."""
-    try:
-        import onnx
-    except ImportError as err:
-        raise BackendError(f"the onnx package is needed to read {path}: pip install onnx") from err
-    try:
-        graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception as err:  # onnx raises DecodeError and others
-        raise BackendError(f"{path}: not a readable ONNX model ({err})") from err
+    graph = load_onnx_model(path).graph
 
     def dims(value: object) -> Dims:
         shape = value.type.tensor_type.shape.dim  # type: ignore[attr-defined]
@@ -89,27 +73,10 @@ class TensorRtRunner:
         (name, dims), outputs = onnx_io(self.path)
         profile = batch_profile(dims[1:], opt_batch, max_batch, str(self.path))
         self._device = torch.device("cuda", device)
-        key = EngineKey(
-            onnx_sha256=sha256_file(self.path),
-            tensorrt_version=str(trt.__version__),
-            gpu_name=torch.cuda.get_device_name(self._device),
-            precision=choose_precision(precision, gpu_has_fast_fp16(trt, self._device)),
-            profile=profile,
+        self._engine, self.engine_info = cached_engine(
+            trt, self.path, profile, precision, cache_dir, self._device, input_name=name
         )
-        cache = resolve_cache_dir(cache_dir)
         with torch.cuda.device(self._device):
-            self._engine, self.outcome = load_or_build(
-                cache,
-                key,
-                build=lambda: build_serialized_engine(
-                    trt,
-                    onnx_for_precision(trt, self.path, key.precision, cache),
-                    profile,
-                    key.precision,
-                    input_name=name,
-                ),
-                deserialize=deserializer(trt),
-            )
             self._context = self._engine.create_execution_context()
             self._stream = torch.cuda.Stream(self._device)
         self.input_names = (name,)

@@ -27,6 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from k2m_core.paths import cache_dir
+from k2m_core.pose.boxes import sigmoid
+
 MEDIAPIPE_VERSION = "0.10.21"
 MEDIAPIPE_WHEEL = f"mediapipe-{MEDIAPIPE_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
 MEDIAPIPE_WHEEL_SHA256 = "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3"
@@ -143,8 +146,7 @@ class ConversionError(RuntimeError):
 
 def default_work_dir() -> Path:
     """$K2M_CACHE/blazepose-convert, else ~/.cache/k2m/blazepose-convert (as k2m's caches)."""
-    cache = Path(os.environ.get("K2M_CACHE", Path.home() / ".cache" / "k2m")).expanduser()
-    return cache / "blazepose-convert"
+    return cache_dir() / "blazepose-convert"
 
 
 def sha256_file(path: Path) -> str:
@@ -447,10 +449,6 @@ def _declared_shape(value: Any) -> tuple[int | str, ...]:
     return tuple(d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x.astype(np.float64)))  # no overflow at |x| ~ 1e3
-
-
 def check_model(
     path: Path, inputs: np.ndarray, references: dict[str, np.ndarray], spec: ModelSpec
 ) -> list[OutputCheck]:
@@ -476,9 +474,9 @@ def check_model(
                     f"{reference.shape}; the conversion changed the graph's layout"
                 )
             vs[delegate] = float(np.max(np.abs(value - reference)))
-            if as_sigmoid:
-                diff = float(np.max(np.abs(_sigmoid(value) - _sigmoid(reference))))
-                checked = max(checked, diff)
+            if as_sigmoid:  # as probabilities, in float64
+                probs = sigmoid(np.stack([value, reference]).astype(np.float64))
+                checked = max(checked, float(np.max(np.abs(probs[0] - probs[1]))))
             else:
                 checked = max(checked, vs[delegate])
         spread = references[f"{spec.key}/xnnpack/{name}"] - references[f"{spec.key}/builtin/{name}"]

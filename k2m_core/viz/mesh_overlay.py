@@ -30,12 +30,11 @@ def overlay_meshes(
     for i, verts in enumerate(np.asarray(vertices, np.float64)):
         smpl_view = verts * np.array([1.0, -1.0, -1.0])  # shading expects a viewer down -z
         rgb, _ = face_shading(smpl_view, faces, PERSON_COLOURS[i % len(PERSON_COLOURS)])
-        pixels = project_pinhole(verts, intrinsics)
-        tri = pixels[faces]  # (F, 3, 2)
-        z = verts[faces][..., 2]
-        centre = verts[faces].mean(axis=1)
-        normal = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]],
-                          verts[faces[:, 2]] - verts[faces[:, 0]])  # fmt: skip
+        tri = project_pinhole(verts, intrinsics)[faces]  # (F, 3, 2)
+        corners = verts[faces]  # (F, 3, 3)
+        z = corners[..., 2]
+        centre = corners.mean(axis=1)
+        normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
         facing = (normal * centre).sum(axis=1) < 0  # toward the camera at the origin
         keep = facing & (z > 0.05).all(axis=1) & np.isfinite(tri).all(axis=(1, 2))
         polygons.append(tri[keep])

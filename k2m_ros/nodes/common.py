@@ -320,6 +320,10 @@ class CameraCache:
         self.problem = ""
         return self.intrinsics
 
+    def status(self) -> dict[str, str]:
+        """The diagnostics key-value of the nodes that use camera info."""
+        return {"camera info": self.problem or "ok"}
+
 
 class RateLimiter:
     """At most ``hz`` events a second (0: no limit), without aliasing a 30 Hz stream down to

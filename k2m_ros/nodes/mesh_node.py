@@ -53,7 +53,7 @@ class MeshNode(Node):
         self.outputs = common.BodyOutputs(self, self.values, engine)
 
         self.stats = common.StageStats(topic)
-        self.diagnostics = common.Diagnostics(self, self.stats, self._status)
+        self.diagnostics = common.Diagnostics(self, self.stats, self.camera.status)
         self.create_subscription(
             PersonKeypointsArray, topic, self._on_keypoints, common.input_qos(self.values)
         )
@@ -86,9 +86,6 @@ class MeshNode(Node):
         seconds = {**frame.seconds, "smoothing": smoothed - meshed, "publish": done - smoothed,
                    "total": done - started}  # fmt: skip
         self.stats.frame_out(seconds, len(frame.ids))
-
-    def _status(self) -> dict[str, str]:
-        return {"camera info": self.camera.problem or "ok"}
 
 
 def main(args: list[str] | None = None) -> int:

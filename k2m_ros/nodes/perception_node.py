@@ -61,7 +61,7 @@ class PerceptionNode(Node):
 
         topic = common.input_topic(self.values["image_topic"], self.values["compressed"])
         self.stats = common.StageStats(topic)
-        self.diagnostics = common.Diagnostics(self, self.stats, self._status)
+        self.diagnostics = common.Diagnostics(self, self.stats, self.camera.status)
         self.create_subscription(
             common.image_type(self.values["compressed"]), topic, self._on_image,
             common.input_qos(self.values),
@@ -98,9 +98,6 @@ class PerceptionNode(Node):
         seconds = {"decode": decoded - started, **frame.seconds, "publish": done - processed,
                    "total": done - started}  # fmt: skip
         self.stats.frame_out(seconds, len(frame.ids))
-
-    def _status(self) -> dict[str, str]:
-        return {"camera info": self.camera.problem or "ok"}
 
 
 def main(args: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from k2m_core.pose.boxes import box_iou, sigmoid
+from k2m_core.pose.boxes import box_iou, sigmoid, xywh_to_xyxy
 
 DETECTOR_SIZE = 224
 NUM_DETECTOR_KEYPOINTS = 4
@@ -32,9 +32,6 @@ class Detections:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
-
-    def take(self, index: np.ndarray | slice) -> Detections:
-        return Detections(self.boxes[index], self.keypoints[index], self.scores[index])
 
 
 def letterbox_matrix(width: int, height: int, size: int = DETECTOR_SIZE) -> np.ndarray:
@@ -85,8 +82,7 @@ def decode_detections(
     raw = raw_boxes[keep].astype(np.float32) / np.float32(size)
     anchor = anchors[keep]
     centre = raw[:, 0:2] * anchor[:, 2:4] + anchor[:, 0:2]
-    half = raw[:, 2:4] * anchor[:, 2:4] / 2.0
-    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    boxes = xywh_to_xyxy(np.concatenate([centre, raw[:, 2:4] * anchor[:, 2:4]], axis=1))
     points = raw[:, 4:].reshape(-1, NUM_DETECTOR_KEYPOINTS, 2)
     keypoints = points * anchor[:, None, 2:4] + anchor[:, None, 0:2]
     return Detections(boxes, keypoints, scores[keep])

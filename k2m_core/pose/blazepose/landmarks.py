@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from k2m_core.pose.blazepose.detector import sigmoid
 from k2m_core.pose.blazepose.roi import (
     Roi,
     apply_affine,
     crop_to_image_matrix,
     image_to_crop_matrix,
 )
+from k2m_core.pose.boxes import sigmoid
 
 LANDMARK_SIZE = 256
 NUM_MODEL_LANDMARKS = 39  # 33 pose + 2 auxiliary (ROI tracking) + 4 unused

@@ -18,7 +18,6 @@ from k2m_core.pose.base import Person, PoseError, check_image
 from k2m_core.pose.blazepose.anchors import blazepose_anchors
 from k2m_core.pose.blazepose.detector import (
     NUM_DETECTOR_KEYPOINTS,
-    box_iou,
     decode_detections,
     detector_input,
     remove_letterbox,
@@ -36,6 +35,7 @@ from k2m_core.pose.blazepose.landmarks import (
     rotate_world,
 )
 from k2m_core.pose.blazepose.roi import Roi, roi_from_alignment_points
+from k2m_core.pose.boxes import box_iou
 
 DETECTOR_FILE = "blazepose_detector.onnx"
 LANDMARK_FILE = "blazepose_landmark_full.onnx"
