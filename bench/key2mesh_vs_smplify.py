@@ -26,10 +26,9 @@ from k2m_core.body.smpl import SmplModel
 from k2m_core.data.synthetic_motion import held_out_test_motion
 from k2m_core.data.target_domain import SyntheticTarget, TargetDomainConfig, make_target_domain
 from k2m_core.eval.evaluate import BodyPrediction, body_errors
+from k2m_core.geometry.camera import OPTICAL_FROM_SMPL
 from k2m_core.infer.engine import Key2MeshEngine, create_engine
 from k2m_core.paths import default_body_model_path
-
-OPTICAL_FROM_SMPL = np.diag([1.0, -1.0, -1.0]).astype(np.float32)
 
 
 def _people(n: int, detector: str, seed: int) -> SyntheticTarget:
@@ -49,7 +48,9 @@ def _key2mesh_errors(
     """The engine's camera-frame bodies vs the truth rotated into the camera exactly."""
     bodies = engine.predict(target.detections.keypoints, target.config.image_size,
                             target.intrinsics)  # fmt: skip
-    root = torch.from_numpy(OPTICAL_FROM_SMPL @ bodies.global_orient_matrix)  # camera S frame
+    root = torch.from_numpy(
+        OPTICAL_FROM_SMPL.astype(np.float32) @ bodies.global_orient_matrix
+    )  # camera S frame
     pose = torch.from_numpy(bodies.body_pose_matrices)
     pred = BodyPrediction(torch.from_numpy(bodies.betas), torch.cat([root[:, None], pose], 1))
     truth_root = torch.as_tensor(target.root_in_camera(), dtype=torch.float32)

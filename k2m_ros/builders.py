@@ -365,9 +365,7 @@ def vertex_cloud(bodies: Bodies, header: Any) -> Any:
 
 def global_rotations(bodies: Bodies) -> np.ndarray:
     """(N, 24, 3, 3) each joint's rotation in the camera frame, down the kinematic chain."""
-    local = np.concatenate(
-        [bodies.global_orient_matrix[:, None], bodies.body_pose_matrices], axis=1
-    ).astype(np.float64)
+    local = bodies.rot_mats.astype(np.float64)
     world = np.empty_like(local)
     for joint, parent in enumerate(SMPL_PARENTS):
         world[:, joint] = local[:, joint] if parent < 0 else world[:, parent] @ local[:, joint]

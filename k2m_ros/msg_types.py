@@ -8,17 +8,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from k2m_core.paths import data_dir
+
 PACKAGE = "k2m"
 MESSAGES = ("PersonKeypoints", "PersonKeypointsArray", "SmplBody", "SmplBodyArray")
 
 
 def msg_dir() -> Path:
     """msg/ of the source tree, else share/k2m/msg of a colcon install."""
-    here = Path(__file__).resolve().parent
-    candidates = [here.parent / "msg"]
-    for parent in here.parents:  # <prefix>/lib/pythonX/site-packages/k2m_ros -> <prefix>
-        candidates.append(parent / "share" / PACKAGE / "msg")
-    return next((c for c in candidates if c.is_dir()), candidates[0])
+    return data_dir("msg")
 
 
 def type_name(message: str) -> str:

@@ -400,8 +400,7 @@ class ScoredBodies:
 
     @classmethod
     def from_bodies(cls, bodies: Bodies, ids: np.ndarray) -> ScoredBodies:
-        rot = np.concatenate([bodies.global_orient_matrix[:, None], bodies.body_pose_matrices], 1)
-        return cls(np.asarray(ids), bodies.betas, rot, bodies.joints[:, 0])
+        return cls(np.asarray(ids), bodies.betas, bodies.rot_mats, bodies.joints[:, 0])
 
     @classmethod
     def from_msg(cls, msg: Any) -> ScoredBodies:

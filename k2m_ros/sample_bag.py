@@ -33,7 +33,7 @@ from k2m_core.body.smpl import SmplModel
 from k2m_core.data import target_domain
 from k2m_core.data.motion_bank import MotionBank
 from k2m_core.data.target_domain import SyntheticTarget, TargetDomainConfig
-from k2m_core.geometry.camera import PinholeIntrinsics
+from k2m_core.geometry.camera import OPTICAL_FROM_SMPL, PinholeIntrinsics
 from k2m_core.geometry.rotations import matrix_to_axis_angle
 from k2m_core.infer.engine import Bodies
 from k2m_ros.replay import (
@@ -53,7 +53,6 @@ GROUND_TRUTH_MODEL = "ground_truth"
 # stream 0), and never index 0, which is the fixed test set itself.
 MOTION_SEED_STREAM = 1
 BACKGROUND = 200  # grey of the rendered images
-OPTICAL_FROM_SMPL = np.diag([1.0, -1.0, -1.0])  # the 180-degree turn about x; a rotation
 
 
 @dataclass(frozen=True)

@@ -224,8 +224,8 @@ class OneEuroFilter:
 
 def body_parameters(bodies: Bodies) -> np.ndarray:
     """(N, 157) the vectors smoothed: betas (10), 24 rotations as 6D (root first), transl."""
-    rotations = np.concatenate([bodies.global_orient_matrix[:, None], bodies.body_pose_matrices], 1)
-    six_d = matrix_to_rotation_6d(torch.from_numpy(np.asarray(rotations, np.float32))).numpy()
+    rotations = np.asarray(bodies.rot_mats, np.float32)
+    six_d = matrix_to_rotation_6d(torch.from_numpy(rotations)).numpy()
     return np.concatenate([bodies.betas, six_d.reshape(len(bodies), -1), bodies.translation], 1)
 
 

@@ -13,6 +13,7 @@ from k2m_core.body.smpl import SmplModel
 from k2m_core.data.synthetic_motion import synthesize_motion
 from k2m_core.data.target_domain import SyntheticTarget, TargetDomainConfig, make_target_domain
 from k2m_core.geometry.camera import (
+    OPTICAL_FROM_SMPL,
     PinholeIntrinsics,
     project_pinhole,
     project_training_camera,
@@ -31,7 +32,6 @@ from k2m_core.paths import default_body_model_path
 
 CAMERA = PinholeIntrinsics(fx=550.0, fy=550.0, cx=320.0, cy=240.0)
 WIDTH, HEIGHT = 640, 480
-OPTICAL_FROM_SMPL = np.diag([1.0, -1.0, -1.0])
 ALL = np.ones(18, dtype=bool)
 
 # An 18-keypoint person (COCO-18 order), SMPL-style axes, origin near the pelvis, 1.7 m tall.

@@ -17,10 +17,8 @@ import torch
 from k2m_core.body.smpl import SmplModel
 from k2m_core.data.synthetic_motion import HELD_OUT_WEIGHTS, synthesize_motion
 from k2m_core.data.target_domain import SyntheticTarget, TargetDomainConfig, make_target_domain
-from k2m_core.geometry.camera import project_pinhole
+from k2m_core.geometry.camera import OPTICAL_FROM_SMPL, project_pinhole
 from k2m_core.infer.engine import Bodies, InputError, Key2MeshEngine, create_engine
-
-OPTICAL_FROM_SMPL = np.diag([1.0, -1.0, -1.0])
 
 
 @pytest.fixture(scope="module")

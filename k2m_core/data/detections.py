@@ -230,7 +230,7 @@ def read_openpose_folder(folder: PathLike, keypoint_format: FormatLike | None = 
     folder = Path(folder)
     if not folder.is_dir():
         raise DetectionsError(f"{folder}: not a folder; expected OpenPose's --write_json output")
-    files = sorted(folder.glob(f"*{OPENPOSE_SUFFIX}"), key=lambda p: _natural_key(p.name))
+    files = sorted(folder.glob(f"*{OPENPOSE_SUFFIX}"), key=lambda p: natural_key(p.name))
     if not files:
         others = sorted(p.name for p in folder.glob("*.json"))[:3]
         hint = f" (found other .json files: {', '.join(others)})" if others else ""
@@ -573,7 +573,8 @@ def _load_json(path: Path) -> Any:
         ) from None
 
 
-def _natural_key(name: str) -> list[int | str]:
+def natural_key(name: str) -> list[int | str]:
+    """Sort key for frame names: 'frame2' before 'frame10'."""
     # re.split with a group alternates text and digits, so ints only meet ints when comparing.
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 

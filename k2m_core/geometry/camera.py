@@ -76,6 +76,11 @@ def smpl_to_training_camera_frame(
     return _namespace(points).stack([x, -y, distance - z], -1)
 
 
+# the 180-degree turn about x from the SMPL-style camera frame (y up, z toward the viewer) to
+# the optical frame (y down, z forward); symmetric and its own inverse
+OPTICAL_FROM_SMPL = np.diag([1.0, -1.0, -1.0])
+
+
 def smpl_frame_to_optical(points: ArrayT) -> ArrayT:
     """y-up, facing-+z body frame -> optical frame: the 180-degree rotation about x."""
     x, y, z = _xyz(points)

@@ -34,7 +34,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from k2m_core.geometry.camera import TRAINING_FOCAL, PinholeIntrinsics, look_at
+from k2m_core.geometry.camera import (
+    OPTICAL_FROM_SMPL,
+    TRAINING_FOCAL,
+    PinholeIntrinsics,
+    look_at,
+)
 
 __all__ = [
     "DEFAULT_PRIOR_DEPTH_M",
@@ -64,7 +69,6 @@ _GN_TOLERANCE_M = 1e-7  # steps below this (0.1 micrometre) end the refinement
 _MIN_DEPTH_M = 1e-3  # a keypoint closer than this to the camera plane has no usable image
 
 # SMPL-style axes (y up, z toward the viewer) -> optical axes (y down, z forward).
-_OPTICAL_FROM_SMPL = np.diag([1.0, -1.0, -1.0])
 
 
 class CameraFit(NamedTuple):
@@ -220,9 +224,9 @@ def look_at_optical(target: np.ndarray) -> np.ndarray:
     result maps view (SMPL-style) vectors to optical ones. A target straight above or below
     the camera (or at it) has no level x: the camera frame itself is returned there.
     """
-    target_smpl = target @ _OPTICAL_FROM_SMPL  # the flip is symmetric and its own inverse
+    target_smpl = target @ OPTICAL_FROM_SMPL  # the flip is symmetric and its own inverse
     smpl_from_view = look_at(target_smpl)
-    return _OPTICAL_FROM_SMPL @ smpl_from_view
+    return OPTICAL_FROM_SMPL @ smpl_from_view
 
 
 # --- perspective refinement ------------------------------------------------------------------

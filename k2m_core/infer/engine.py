@@ -57,6 +57,11 @@ class Bodies:
     def __len__(self) -> int:
         return len(self.betas)
 
+    @property
+    def rot_mats(self) -> np.ndarray:
+        """(N, 24, 3, 3) SMPL's rotations in one array: the root (camera frame), then the body."""
+        return np.concatenate([self.global_orient_matrix[:, None], self.body_pose_matrices], 1)
+
     def select(self, index: np.ndarray | slice) -> Bodies:
         return Bodies(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
 

@@ -19,6 +19,15 @@ from k2m_core.pose.mapping import to_model_format
 ONNX_ESTIMATORS = ("blazepose", "yolo_pose")  # those that take runtime="tensorrt"
 
 
+def estimator_runtime(estimator: str, backend: str, options: dict | None = None) -> dict:
+    """The estimator's options, with runtime="tensorrt" when Key2Mesh runs on TensorRT and the
+    estimator is an ONNX one: the GPU then runs both stages."""
+    options = dict(options or {})
+    if backend == "tensorrt" and estimator in ONNX_ESTIMATORS:
+        options.setdefault("runtime", "tensorrt")
+    return options
+
+
 @dataclass(frozen=True)
 class FrameResult:
     people: list[Person]  # as the estimator found them, in its own format
@@ -67,9 +76,6 @@ def create_pipeline(
     from k2m_core.infer.engine import create_engine
     from k2m_core.pose.registry import create_estimator
 
-    options = dict(estimator_options or {})
-    if backend == "tensorrt" and estimator in ONNX_ESTIMATORS:  # the GPU runs both stages
-        options.setdefault("runtime", "tensorrt")
-    pose = create_estimator(estimator, **options)
+    pose = create_estimator(estimator, **estimator_runtime(estimator, backend, estimator_options))
     engine = create_engine(backend, checkpoint, joints_only=joints_only, device=device)
     return HumanMeshPipeline(pose, engine)

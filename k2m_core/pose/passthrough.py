@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from k2m_core.data.detections import OPENPOSE_SUFFIX, Detections, load_detections
+from k2m_core.data.detections import OPENPOSE_SUFFIX, Detections, load_detections, natural_key
 from k2m_core.pose.base import Person, PoseError, check_image
 from k2m_core.pose.mapping import resolve_format
 
@@ -62,11 +62,7 @@ def openpose_frame_order(folder: Path) -> list[str]:
     """Every frame file of an OpenPose folder in natural order, including frames without people
     (load_detections skips those, which would shift every later frame against the video)."""
     files = [p.name for p in folder.glob(f"*{OPENPOSE_SUFFIX}")]
-    return sorted(files, key=_natural_key)
-
-
-def _natural_key(name: str) -> list[int | str]:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+    return sorted(files, key=natural_key)
 
 
 class KeypointsPassthrough:

@@ -187,13 +187,13 @@ def estimator_options(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def create_estimator(values: Mapping[str, Any]) -> Any:
     """The pose estimator named by the parameters (tensorrt runs the ONNX estimators too)."""
-    from k2m_core.perception.pipeline import ONNX_ESTIMATORS
+    from k2m_core.perception.pipeline import estimator_runtime
     from k2m_core.pose.registry import create_estimator as create
 
-    options = estimator_options(values)
-    if values.get("backend") == "tensorrt" and values["estimator"] in ONNX_ESTIMATORS:
-        options["runtime"] = "tensorrt"
-    return create(values["estimator"], **options)
+    name = values["estimator"]
+    return create(
+        name, **estimator_runtime(name, values.get("backend", ""), estimator_options(values))
+    )
 
 
 def create_engine(values: Mapping[str, Any]) -> Any:
