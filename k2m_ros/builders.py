@@ -1,11 +1,10 @@
-"""k2m's outputs as ROS 2 messages (rosbags typestore classes), built from numpy in bulk.
+"""k2m's outputs as ROS 2 messages, built once, in the library that sends them.
 
-The slow part of publishing a mesh is Python: a TRIANGLE_LIST marker needs one
-geometry_msgs/Point per triangle corner. The fastest way measured that still yields real Point
-objects (bench/ros_messages.py) is ``map(Point, xs, ys, zs)`` over ``tolist()`` columns with
-the cyclic GC paused: the full mesh (41 k Points) takes ~15 ms instead of 75-130 ms one Point
-per numpy row, and the default decimated mesh (~1500 faces) under 2 ms. Everything else goes
-straight from numpy buffers.
+Every builder takes a MessageKit (k2m_ros.message_kit): rclpy's in the nodes, rosbags' in
+replay and sample bags. Numeric fields go in bulk from numpy buffers. The one costly part is
+a TRIANGLE_LIST mesh marker, which needs a geometry_msgs/Point per triangle corner: one Point
+is made per mesh vertex and shared by the corners that use it (a message may hold the same
+object many times), which makes a third of the objects a corner-by-corner build would.
 
 All stamps and frame ids come from the one header passed in: the input image's.
 """
@@ -17,18 +16,15 @@ import gc
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import torch
+from scipy.spatial.transform import Rotation
 
 from k2m_core.body.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
-from k2m_core.geometry.rotations import matrix_to_quaternion, quaternion_wxyz_to_xyzw
-from k2m_core.infer.engine import Bodies
+from k2m_core.infer.bodies import Bodies
 from k2m_core.pose.base import Person
-from k2m_ros.msg_types import message_class
+from k2m_ros.message_kit import MessageKit
 
 HEAD = SMPL_JOINT_NAMES.index("head")
 SKELETON_EDGES: tuple[tuple[int, int], ...] = tuple(
@@ -43,34 +39,6 @@ _GOLDEN = 0.618033988749895
 _MARKERS_PER_PERSON = 3  # mesh, skeleton, label
 
 
-@cache
-def _msg() -> SimpleNamespace:
-    """The message classes, looked up once."""
-    names = {
-        "Time": "builtin_interfaces/msg/Time",
-        "Duration": "builtin_interfaces/msg/Duration",
-        "Header": "std_msgs/msg/Header",
-        "ColorRGBA": "std_msgs/msg/ColorRGBA",
-        "Point": "geometry_msgs/msg/Point",
-        "Vector3": "geometry_msgs/msg/Vector3",
-        "Quaternion": "geometry_msgs/msg/Quaternion",
-        "Pose": "geometry_msgs/msg/Pose",
-        "Transform": "geometry_msgs/msg/Transform",
-        "TransformStamped": "geometry_msgs/msg/TransformStamped",
-        "Marker": "visualization_msgs/msg/Marker",
-        "MarkerArray": "visualization_msgs/msg/MarkerArray",
-        "MeshFile": "visualization_msgs/msg/MeshFile",
-        "CompressedImage": "sensor_msgs/msg/CompressedImage",
-        "PointField": "sensor_msgs/msg/PointField",
-        "PointCloud2": "sensor_msgs/msg/PointCloud2",
-        "PersonKeypoints": "PersonKeypoints",
-        "PersonKeypointsArray": "PersonKeypointsArray",
-        "SmplBody": "SmplBody",
-        "SmplBodyArray": "SmplBodyArray",
-    }
-    return SimpleNamespace(**{short: message_class(full) for short, full in names.items()})
-
-
 def _check_ids(ids: np.ndarray, count: int, what: str) -> list[int]:
     values = np.asarray(ids).reshape(-1)
     if len(values) != count:
@@ -78,74 +46,76 @@ def _check_ids(ids: np.ndarray, count: int, what: str) -> list[int]:
     return [int(i) for i in values]
 
 
-def _f32(values: Any) -> np.ndarray:
-    return np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
-
-
-def make_header(stamp_ns: int, frame_id: str) -> Any:
+def make_header(kit: MessageKit, stamp_ns: int, frame_id: str) -> Any:
     """std_msgs/Header from a stamp in nanoseconds (ROS time) and a frame id."""
     stamp_ns = int(stamp_ns)
     if stamp_ns < 0:
         raise ValueError(f"stamp must be >= 0 ns, got {stamp_ns}")
     sec, nanosec = divmod(stamp_ns, 1_000_000_000)
-    m = _msg()
-    return m.Header(stamp=m.Time(sec=sec, nanosec=nanosec), frame_id=str(frame_id))
+    return kit.Header(stamp=kit.Time(sec=sec, nanosec=nanosec), frame_id=str(frame_id))
+
+
+def header_stamp_ns(header: Any) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 # --- k2m messages --------------------------------------------------------------------------
 
 
 def person_keypoints_array(
-    people: list[Person], ids: np.ndarray, header: Any, image_size: tuple[int, int]
+    kit: MessageKit,
+    people: list[Person],
+    ids: np.ndarray,
+    header: Any,
+    image_size: tuple[int, int],
 ) -> Any:
     """k2m/msg/PersonKeypointsArray of the estimator's people; image_size is (width, height)."""
-    m = _msg()
     track_ids = _check_ids(ids, len(people), "people")
     width, height = (int(v) for v in image_size)
     rows = [
-        m.PersonKeypoints(
+        kit.PersonKeypoints(
             id=track_id,
             score=float(np.float32(person.score)),
             keypoint_format=person.keypoint_format,
-            keypoints=_f32(person.keypoints),
-            bbox=_f32(person.bbox),
+            keypoints=kit.numbers(person.keypoints, np.float32),
+            bbox=kit.fixed(person.bbox, np.float32),
         )
         for person, track_id in zip(people, track_ids, strict=True)
     ]
-    return m.PersonKeypointsArray(
+    return kit.PersonKeypointsArray(
         header=header, image_width=width, image_height=height, people=rows
     )
 
 
 def smpl_body_array(
-    bodies: Bodies, ids: np.ndarray, header: Any, model: str, body_model: str
+    kit: MessageKit, bodies: Bodies, ids: np.ndarray, header: Any, model: str, body_model: str
 ) -> Any:
     """k2m/msg/SmplBodyArray: the parameters that reproduce each body, plus its joints."""
-    m = _msg()
     track_ids = _check_ids(ids, len(bodies), "bodies")
+    n = len(bodies)
     betas = np.asarray(bodies.betas, np.float32)
     orient = np.asarray(bodies.global_orient, np.float32)
-    pose = np.asarray(bodies.body_pose, np.float32).reshape(len(bodies), 69)
+    pose = np.asarray(bodies.body_pose, np.float32).reshape(n, 69)
     transl = np.asarray(bodies.translation, np.float32)
-    joints = np.asarray(bodies.joints, np.float32).reshape(len(bodies), 72)
+    joints = np.asarray(bodies.joints, np.float32).reshape(n, 72)
     confidence = np.asarray(bodies.confidence, np.float32).tolist()  # float32 fields
     error = np.asarray(bodies.reprojection_px, np.float32).tolist()
-    placed = bodies.placed.tolist()
+    placed = np.asarray(bodies.placed, bool).tolist()
     rows = [
-        m.SmplBody(
+        kit.SmplBody(
             id=track_ids[i],
             confidence=confidence[i],
-            betas=betas[i].copy(),
-            global_orient=orient[i].copy(),
-            body_pose=pose[i].copy(),
-            translation=transl[i].copy(),
-            joints=joints[i].copy(),
+            betas=kit.numbers(betas[i], np.float32),
+            global_orient=kit.fixed(orient[i], np.float32),
+            body_pose=kit.fixed(pose[i], np.float32),
+            translation=kit.fixed(transl[i], np.float32),
+            joints=kit.fixed(joints[i], np.float32),
             reprojection_px=error[i],
             placed=bool(placed[i]),
         )
-        for i in range(len(bodies))
+        for i in range(n)
     ]
-    return m.SmplBodyArray(header=header, model=model, body_model=body_model, bodies=rows)
+    return kit.SmplBodyArray(header=header, model=model, body_model=body_model, bodies=rows)
 
 
 # --- markers -------------------------------------------------------------------------------
@@ -160,9 +130,8 @@ def id_colour(track_id: int) -> tuple[float, float, float]:
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Tens of thousands of new objects trigger the cyclic GC again and again, which scans
-    every live object each time (2-3x the build time here). Points hold no cycles, so the
-    collector can safely wait until the list is built."""
+    """Thousands of new objects trigger the cyclic GC again and again, which scans every
+    live object each time. Points hold no cycles, so the collector can wait."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -172,64 +141,80 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _points(xyz: np.ndarray) -> list[Any]:
-    """(P, 3) -> geometry_msgs/Point list; map over columns is the fastest constructor."""
+def points(kit: MessageKit, xyz: np.ndarray) -> list[Any]:
+    """(P, 3) -> geometry_msgs/Point list."""
     x, y, z = np.asarray(xyz, np.float64).reshape(-1, 3).T.tolist()
+    point = kit.Point
     with _gc_paused():
-        return list(map(_msg().Point, x, y, z))
+        return [point(x=a, y=b, z=c) for a, b, c in zip(x, y, z, strict=True)]
 
 
-def _colour(rgb: Sequence[float], alpha: float = 1.0) -> Any:
+def indexed_points(kit: MessageKit, xyz: np.ndarray, index: np.ndarray) -> list[Any]:
+    """``points(kit, xyz[index])``, making one Point per distinct index and sharing it."""
+    index = np.asarray(index, np.int64).reshape(-1)
+    used, inverse = np.unique(index, return_inverse=True)
+    made = points(kit, np.asarray(xyz)[used])
+    with _gc_paused():
+        return [made[i] for i in inverse.tolist()]
+
+
+def _colour(kit: MessageKit, rgb: Sequence[float], alpha: float = 1.0) -> Any:
     """ColorRGBA is float32: round here, so the message equals itself after a round trip."""
     r, g, b, a = np.array([*rgb, alpha], np.float32).tolist()
-    return _msg().ColorRGBA(r=r, g=g, b=b, a=a)
+    return kit.ColorRGBA(r=r, g=g, b=b, a=a)
 
 
-def _pose(position: Sequence[float] = (0.0, 0.0, 0.0)) -> Any:
-    m = _msg()
+def _pose(kit: MessageKit, position: Sequence[float] = (0.0, 0.0, 0.0)) -> Any:
     x, y, z = (float(v) for v in position)
-    return m.Pose(
-        position=m.Point(x=x, y=y, z=z), orientation=m.Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)
+    return kit.Pose(
+        position=kit.Point(x=x, y=y, z=z),
+        orientation=kit.Quaternion(x=0.0, y=0.0, z=0.0, w=1.0),
     )
 
 
 def _marker(
-    header: Any, namespace: str, marker_id: int, kind: int, lifetime_ns: int = 0, **fields: Any
+    kit: MessageKit,
+    header: Any,
+    namespace: str,
+    marker_id: int,
+    kind: int,
+    lifetime_ns: int = 0,
+    **fields: Any,
 ) -> Any:
     """A Marker with every field set (rosbags classes have no defaults)."""
-    m = _msg()
     sec, nanosec = divmod(lifetime_ns, 1_000_000_000)
+    empty = kit.numbers(np.zeros(0), np.uint8)
     values = {
         "header": header,
         "ns": namespace,
         "id": marker_id,
         "type": kind,
-        "action": m.Marker.ADD,
-        "pose": _pose(),
-        "scale": m.Vector3(x=1.0, y=1.0, z=1.0),
-        "color": _colour((1.0, 1.0, 1.0)),
-        "lifetime": m.Duration(sec=sec, nanosec=nanosec),
+        "action": kit.Marker.ADD,
+        "pose": _pose(kit),
+        "scale": kit.Vector3(x=1.0, y=1.0, z=1.0),
+        "color": _colour(kit, (1.0, 1.0, 1.0)),
+        "lifetime": kit.Duration(sec=sec, nanosec=nanosec),
         "frame_locked": False,
         "points": [],
         "colors": [],
         "texture_resource": "",
-        "texture": m.CompressedImage(header=header, format="", data=np.zeros(0, np.uint8)),
+        "texture": kit.CompressedImage(header=header, format="", data=empty),
         "uv_coordinates": [],
         "text": "",
         "mesh_resource": "",
-        "mesh_file": m.MeshFile(filename="", data=np.zeros(0, np.uint8)),
+        "mesh_file": kit.MeshFile(filename="", data=empty),
         "mesh_use_embedded_materials": False,
     }
     values.update(fields)
-    return m.Marker(**values)
+    return kit.Marker(**values)
 
 
-def _edge_points(points: np.ndarray, edges: Sequence[tuple[int, int]]) -> np.ndarray:
-    pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    return points[pairs.reshape(-1)]
+def _edge_index(edges: Sequence[tuple[int, int]]) -> np.ndarray:
+    return np.asarray(edges, dtype=np.int64).reshape(-1)
 
 
 def _person_markers(
+    kit: MessageKit,
     bodies: Bodies,
     row: int,
     track_id: int,
@@ -239,52 +224,39 @@ def _person_markers(
 ) -> list[Any]:
     """Mesh (with faces), skeleton and label of one person; ``common`` holds header,
     namespace and lifetime. Marker ids come from the row: untracked people share id 0."""
-    kinds = _msg().Marker
+    kinds = kit.Marker
     base = _MARKERS_PER_PERSON * row
     rgb = id_colour(track_id)
     markers = []
     if faces is not None:
-        corners = _points(bodies.vertices[row][faces.reshape(-1)])
-        mesh_colour = _colour(rgb, MESH_ALPHA)
+        corners = indexed_points(kit, bodies.vertices[row], faces)
         markers.append(
             _marker(
-                **common,
-                marker_id=base,
-                kind=kinds.TRIANGLE_LIST,
-                color=mesh_colour,
-                points=corners,
+                kit, **common, marker_id=base, kind=kinds.TRIANGLE_LIST,
+                color=_colour(kit, rgb, MESH_ALPHA), points=corners,
             )
-        )
+        )  # fmt: skip
     if keypoint_edges is None:
-        segments = _edge_points(bodies.joints[row], SKELETON_EDGES)
+        segments = indexed_points(kit, bodies.joints[row], _edge_index(SKELETON_EDGES))
     else:
-        segments = _edge_points(bodies.keypoints_3d[row], keypoint_edges)
-    line = _msg().Vector3(x=LINE_WIDTH_M, y=LINE_WIDTH_M, z=LINE_WIDTH_M)
+        segments = indexed_points(kit, bodies.keypoints_3d[row], _edge_index(keypoint_edges))
+    line = kit.Vector3(x=LINE_WIDTH_M, y=LINE_WIDTH_M, z=LINE_WIDTH_M)
     markers.append(
         _marker(
-            **common,
-            marker_id=base + 1,
-            kind=kinds.LINE_LIST,
-            scale=line,
-            color=_colour(rgb),
-            points=_points(segments),
+            kit, **common, marker_id=base + 1, kind=kinds.LINE_LIST, scale=line,
+            color=_colour(kit, rgb), points=segments,
         )
-    )
+    )  # fmt: skip
     head = np.asarray(bodies.joints[row, HEAD], np.float64)
     above = head + np.array([0.0, -LABEL_ABOVE_HEAD_M, 0.0])  # optical frame: up is -y
     text = f"#{track_id} {float(bodies.confidence[row]):.2f}"
-    height = _msg().Vector3(x=0.0, y=0.0, z=TEXT_HEIGHT_M)
     markers.append(
         _marker(
-            **common,
-            marker_id=base + 2,
-            kind=kinds.TEXT_VIEW_FACING,
-            pose=_pose(above),
-            scale=height,
-            color=_colour(rgb),
-            text=text,
+            kit, **common, marker_id=base + 2, kind=kinds.TEXT_VIEW_FACING,
+            pose=_pose(kit, above), scale=kit.Vector3(x=0.0, y=0.0, z=TEXT_HEIGHT_M),
+            color=_colour(kit, rgb), text=text,
         )
-    )
+    )  # fmt: skip
     return markers
 
 
@@ -307,6 +279,7 @@ def _check_faces(faces: np.ndarray | None, bodies: Bodies) -> np.ndarray | None:
 
 
 def body_markers(
+    kit: MessageKit,
     bodies: Bodies,
     ids: np.ndarray,
     header: Any,
@@ -323,23 +296,21 @@ def body_markers(
     (e.g. ``get_format("coco18").edges``) it joins ``bodies.keypoints_3d`` instead. Marker
     ids are 3 * row + (0 mesh, 1 skeleton, 2 label) in ``namespace``.
     """
-    m = _msg()
     track_ids = _check_ids(ids, len(bodies), "bodies")
     faces = _check_faces(faces, bodies)
-    markers = [_marker(header, namespace, 0, m.Marker.CUBE, action=m.Marker.DELETEALL)]
+    markers = [_marker(kit, header, namespace, 0, kit.Marker.CUBE, action=kit.Marker.DELETEALL)]
     common = {"header": header, "namespace": namespace, "lifetime_ns": lifetime_ns}
     for row, track_id in enumerate(track_ids):
-        markers += _person_markers(bodies, row, track_id, faces, keypoint_edges, common)
-    return m.MarkerArray(markers=markers)
+        markers += _person_markers(kit, bodies, row, track_id, faces, keypoint_edges, common)
+    return kit.MarkerArray(markers=markers)
 
 
-# --- point cloud and transforms ------------------------------------------------------------
+# --- point cloud, transforms, images, diagnostics ------------------------------------------
 
 
-def vertex_cloud(bodies: Bodies, header: Any) -> Any:
+def vertex_cloud(kit: MessageKit, bodies: Bodies, header: Any) -> Any:
     """sensor_msgs/PointCloud2 of every body's vertices, laid out as sensor_msgs_py's
     create_cloud_xyz32 does (x, y, z float32 at 0, 4, 8; one row)."""
-    m = _msg()
     if bodies.vertices is None:
         raise ValueError(
             "these bodies have no vertices (a joints-only engine): there is no vertex cloud "
@@ -347,10 +318,10 @@ def vertex_cloud(bodies: Bodies, header: Any) -> Any:
         )
     xyz = np.ascontiguousarray(bodies.vertices, dtype=np.float32).reshape(-1, 3)
     fields = [
-        m.PointField(name=name, offset=4 * i, datatype=m.PointField.FLOAT32, count=1)
+        kit.PointField(name=name, offset=4 * i, datatype=kit.PointField.FLOAT32, count=1)
         for i, name in enumerate("xyz")
     ]
-    return m.PointCloud2(
+    return kit.PointCloud2(
         header=header,
         height=1,
         width=len(xyz),
@@ -358,7 +329,7 @@ def vertex_cloud(bodies: Bodies, header: Any) -> Any:
         is_bigendian=sys.byteorder != "little",
         point_step=12,
         row_step=12 * len(xyz),
-        data=xyz.reshape(-1).view(np.uint8),
+        data=kit.numbers(xyz.reshape(-1).view(np.uint8), np.uint8),
         is_dense=bool(np.isfinite(xyz).all()),
     )
 
@@ -377,32 +348,80 @@ def _frame_key(track_id: int, row: int) -> str:
 
 
 def body_transforms(
-    bodies: Bodies, ids: np.ndarray, header: Any, prefix: str = "k2m_person"
+    kit: MessageKit, bodies: Bodies, ids: np.ndarray, header: Any, prefix: str = "k2m_person"
 ) -> list[Any]:
     """geometry_msgs/TransformStamped per person: ``{prefix}_{id}_root`` at the pelvis with
     the global orientation and ``{prefix}_{id}_head`` at the head joint with its rotation
     from the kinematic chain, both children of the image's frame. Untracked people (id 0)
     get ``{prefix}_untracked{row}_...`` so their frames cannot collide."""
-    m = _msg()
     track_ids = _check_ids(ids, len(bodies), "bodies")
     if not track_ids:
         return []
-    rotations = global_rotations(bodies)[:, [0, HEAD]]  # (N, 2, 3, 3)
-    quaternions = quaternion_wxyz_to_xyzw(matrix_to_quaternion(torch.from_numpy(rotations)))
-    quats = quaternions.numpy().tolist()
+    rotations = global_rotations(bodies)[:, [0, HEAD]].reshape(-1, 3, 3)
+    quats = Rotation.from_matrix(rotations).as_quat().reshape(-1, 2, 4).tolist()  # x y z w
     origins = np.asarray(bodies.joints[:, [0, HEAD]], np.float64).tolist()
     out = []
     for row, track_id in enumerate(track_ids):
         key = _frame_key(track_id, row)
         for part, (origin, quat) in enumerate(zip(origins[row], quats[row], strict=True)):
             name = "root" if part == 0 else "head"
-            transform = m.Transform(
-                translation=m.Vector3(x=origin[0], y=origin[1], z=origin[2]),
-                rotation=m.Quaternion(x=quat[0], y=quat[1], z=quat[2], w=quat[3]),
+            transform = kit.Transform(
+                translation=kit.Vector3(x=origin[0], y=origin[1], z=origin[2]),
+                rotation=kit.Quaternion(x=quat[0], y=quat[1], z=quat[2], w=quat[3]),
             )
             out.append(
-                m.TransformStamped(
+                kit.TransformStamped(
                     header=header, child_frame_id=f"{prefix}_{key}_{name}", transform=transform
                 )
             )
     return out
+
+
+def tf_message(kit: MessageKit, transforms: list[Any]) -> Any:
+    """tf2_msgs/TFMessage, what tf2_ros.TransformBroadcaster sends on /tf."""
+    return kit.TFMessage(transforms=transforms)
+
+
+def image_message(kit: MessageKit, rgb: np.ndarray, header: Any, encoding: str = "rgb8") -> Any:
+    """(H, W, 3) uint8 RGB -> sensor_msgs/Image, rows unpadded (rgb8 or bgr8)."""
+    import cv2
+
+    image = np.asarray(rgb)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    if encoding not in ("rgb8", "bgr8"):
+        raise ValueError(f"cannot publish encoding {encoding!r}; choose rgb8 or bgr8")
+    if encoding == "bgr8":
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    height, width = image.shape[:2]
+    return kit.Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=int(sys.byteorder == "big"),
+        step=3 * width,
+        data=kit.numbers(image, np.uint8),
+    )
+
+
+def diagnostic_array(
+    kit: MessageKit,
+    reports: Sequence[tuple[str, Any]],
+    hardware_id: str,
+    stamp_ns: int,
+) -> Any:
+    """diagnostic_msgs/DiagnosticArray of (status name, k2m_ros.diagnostics.Report) pairs."""
+    return kit.DiagnosticArray(
+        header=make_header(kit, stamp_ns, ""),
+        status=[
+            kit.DiagnosticStatus(
+                level=kit.byte(report.level),
+                name=name,
+                message=report.message,
+                hardware_id=hardware_id,
+                values=[kit.KeyValue(key=k, value=v) for k, v in report.values],
+            )
+            for name, report in reports
+        ],
+    )

@@ -8,13 +8,13 @@ field name, so rclpy's messages and rosbags' typestore messages both work. Unlik
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import cv2
 import numpy as np
 
 from k2m_core.geometry.camera import PinholeIntrinsics
+from k2m_core.perception.image_files import decode_image
 
 # encoding -> (channels, bytes per channel, cv2 conversion to RGB or None for a copy)
 _ENCODINGS: dict[str, tuple[int, int, int | None]] = {
@@ -36,7 +36,6 @@ _ENCODINGS: dict[str, tuple[int, int, int | None]] = {
     "bayer_grbg8": (1, 1, cv2.COLOR_BayerGB2RGB),
 }
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
-OUTPUT_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8")
 
 
 def _raw_bytes(data: Any) -> np.ndarray:
@@ -117,14 +116,7 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
             f"{_describe(msg)}: format {fmt!r} is a compressed depth image, not a camera image; "
             "subscribe to the colour topic (…/image_raw/compressed)"
         )
-    data = _raw_bytes(msg.data)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise ValueError(
-            f"{_describe(msg)}: could not decode {data.size} bytes of compressed data "
-            f"(format {fmt!r}); expected a JPEG or PNG stream from image_transport"
-        )
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return decode_image(_raw_bytes(msg.data), f"{_describe(msg)} ({fmt})")
 
 
 def is_compressed(msg: Any) -> bool:
@@ -140,33 +132,6 @@ def any_image_to_rgb(msg: Any) -> np.ndarray:
         return image_to_rgb(msg)
     raise ValueError(
         f"{type(msg).__name__} is neither sensor_msgs/Image nor sensor_msgs/CompressedImage"
-    )
-
-
-def rgb_to_image_msg(rgb: np.ndarray, header: Any, encoding: str = "rgb8") -> Any:
-    """(H, W, 3) uint8 RGB -> a rosbags sensor_msgs/Image (rows unpadded), for debug images."""
-    from k2m_ros.msg_types import message_class
-
-    image = np.asarray(rgb)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(
-            f"debug image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}"
-        )
-    if encoding not in OUTPUT_ENCODINGS:
-        raise ValueError(
-            f"cannot publish encoding {encoding!r}; choose one of {', '.join(OUTPUT_ENCODINGS)}"
-        )
-    if encoding == "bgr8":
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    height, width = image.shape[:2]
-    return message_class("sensor_msgs/msg/Image")(
-        header=header,
-        height=height,
-        width=width,
-        encoding=encoding,
-        is_bigendian=int(sys.byteorder == "big"),
-        step=3 * width,
-        data=np.ascontiguousarray(image).reshape(-1),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-DEFAULT_TARGET_FACES = 1500
+DEFAULT_TARGET_FACES = 1000  # ~70 kB a marker; its cost under rclpy: bench/ros_latency.py
 _cache: dict[tuple[str, int], np.ndarray] = {}
 
 

@@ -24,16 +24,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from k2m_ros.nodes.common import BODIES_TOPIC, MARKERS_TOPIC, stamp_ns
+from k2m_ros import topics
+from k2m_ros.builders import header_stamp_ns as stamp_ns
+from k2m_ros.topics import BODIES_TOPIC, MARKERS_TOPIC
 
 if TYPE_CHECKING:  # torch comes in with these; `k2m --help` should not wait for it
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.engine import Bodies
 
-DEFAULT_KEYPOINTS_TOPIC = "/k2m/keypoints"
-DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
-DEFAULT_CAMERA_INFO_TOPIC = "/camera/camera_info"
-GROUND_TRUTH_TOPIC = "/k2m/ground_truth"
+DEFAULT_KEYPOINTS_TOPIC = topics.KEYPOINTS_TOPIC
+DEFAULT_IMAGE_TOPIC = topics.IMAGE_TOPIC
+DEFAULT_CAMERA_INFO_TOPIC = topics.CAMERA_INFO_TOPIC
+GROUND_TRUTH_TOPIC = topics.GROUND_TRUTH_TOPIC
 STORAGES = ("mcap", "sqlite3")
 SOURCES = ("auto", "keypoints", "images")
 STAGES = ("pose", "mesh", "messages")
@@ -249,14 +251,15 @@ class Frame:
     ids_from_input: bool  # the ids are the recording's own (comparable with its truth's)
 
 
-def people_from_msg(msg: Any, topic: str) -> tuple[list[Any], np.ndarray]:
-    """PersonKeypointsArray -> (Persons, ids); a clear BagError on malformed people."""
+def people_from_msg(msg: Any, topic: str, default_format: str = "") -> tuple[list[Any], np.ndarray]:
+    """PersonKeypointsArray -> (Persons, ids); a clear BagError on malformed people. People
+    whose keypoint_format is empty are in ``default_format``."""
     from k2m_core.pose.base import Person
     from k2m_core.pose.mapping import resolve_format
 
     people, ids = [], []
     for i, person in enumerate(msg.people):
-        fmt = resolve_format(person.keypoint_format)
+        fmt = resolve_format(person.keypoint_format or default_format)
         kps = np.asarray(person.keypoints, np.float32)
         if kps.size != 3 * fmt.num_keypoints:
             raise BagError(
@@ -284,12 +287,17 @@ class KeypointsProcessor:
         self.tracker = Tracker()
 
     def __call__(
-        self, msg: Any, stamp: int, intrinsics: PinholeIntrinsics | None, info_size: Any
+        self,
+        msg: Any,
+        stamp: int,
+        intrinsics: PinholeIntrinsics | None,
+        info_size: Any,
+        default_format: str = "",
     ) -> Frame:
         from k2m_core.pose.mapping import to_model_format
 
         started = time.perf_counter()
-        people, ids = people_from_msg(msg, self.topic)
+        people, ids = people_from_msg(msg, self.topic, default_format)
         image_size = (int(msg.image_width), int(msg.image_height))
         if min(image_size) <= 0:
             if info_size is None:
@@ -342,9 +350,11 @@ class OutputBuilder:
 
     def __init__(self, markers: bool, with_keypoints: bool) -> None:
         from k2m_core.paths import default_body_model_path, default_model_path
+        from k2m_ros.message_kit import rosbags_kit
         from k2m_ros.msg_types import typestore
 
         self.store = typestore()
+        self.kit = rosbags_kit()
         self.model = default_model_path().stem
         self.body_model = default_body_model_path().stem
         self.with_keypoints = with_keypoints
@@ -366,14 +376,15 @@ class OutputBuilder:
             smpl_body_array,
         )
 
-        header = make_header(stamp, frame_id)
-        msgs = {BODIES_TOPIC: smpl_body_array(frame.bodies, frame.ids, header, self.model,
+        kit = self.kit
+        header = make_header(kit, stamp, frame_id)
+        msgs = {BODIES_TOPIC: smpl_body_array(kit, frame.bodies, frame.ids, header, self.model,
                                               self.body_model)}  # fmt: skip
         if self.faces is not None:
-            msgs[MARKERS_TOPIC] = body_markers(frame.bodies, frame.ids, header, self.faces)
+            msgs[MARKERS_TOPIC] = body_markers(kit, frame.bodies, frame.ids, header, self.faces)
         if self.with_keypoints:
             msgs[DEFAULT_KEYPOINTS_TOPIC] = person_keypoints_array(
-                frame.people, frame.ids, header, frame.image_size
+                kit, frame.people, frame.ids, header, frame.image_size
             )
         return {topic: self.store.serialize_cdr(m, m.__msgtype__) for topic, m in msgs.items()}
 

@@ -185,16 +185,20 @@ def sample_scene(
 
 def camera_info_msg(intrinsics: PinholeIntrinsics, image_size: tuple[int, int], header: Any) -> Any:
     """sensor_msgs/CameraInfo of an undistorted pinhole (K, R = I, P = [K | 0])."""
-    from k2m_ros.msg_types import message_class
+    from k2m_ros.message_kit import rosbags_kit
 
+    kit = rosbags_kit()
     fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
     k = np.array([fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
     p = np.array([fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
-    roi = message_class("sensor_msgs/msg/RegionOfInterest")(0, 0, 0, 0, False)
+    roi = kit.RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     width, height = image_size
-    return message_class("sensor_msgs/msg/CameraInfo")(
-        header, height, width, "plumb_bob", np.zeros(5), k, np.eye(3).ravel(), p, 0, 0, roi
-    )
+    return kit.CameraInfo(
+        header=header, height=height, width=width, distortion_model="plumb_bob",
+        d=kit.numbers(np.zeros(5), np.float64), k=kit.fixed(k, np.float64),
+        r=kit.fixed(np.eye(3), np.float64), p=kit.fixed(p, np.float64),
+        binning_x=0, binning_y=0, roi=roi,
+    )  # fmt: skip
 
 
 def render_truth(
@@ -218,6 +222,7 @@ def _detections_msg(scene: SampleScene, frame: int, header: Any) -> Any:
     """PersonKeypointsArray of one frame; people the detector missed entirely left out."""
     from k2m_core.pose.passthrough import person_from_keypoints
     from k2m_ros.builders import person_keypoints_array
+    from k2m_ros.message_kit import rosbags_kit
 
     people, ids = [], []
     for track_id, row in enumerate(scene.rows(frame), start=1):
@@ -225,7 +230,8 @@ def _detections_msg(scene: SampleScene, frame: int, header: Any) -> Any:
         if person is not None:
             people.append(person)
             ids.append(track_id)
-    return person_keypoints_array(people, np.array(ids, np.uint32), header, scene.image_size)
+    ids = np.array(ids, np.uint32)
+    return person_keypoints_array(rosbags_kit(), people, ids, header, scene.image_size)
 
 
 def frame_messages(
@@ -233,24 +239,27 @@ def frame_messages(
 ) -> Iterator[FrameMessages]:
     """Every frame's messages, in the order a driver publishes them (CameraInfo first)."""
     from k2m_core.paths import default_body_model_path
-    from k2m_ros.builders import make_header, smpl_body_array
-    from k2m_ros.image_conversion import rgb_to_image_msg
+    from k2m_ros.builders import image_message, make_header, smpl_body_array
+    from k2m_ros.message_kit import rosbags_kit
 
+    kit = rosbags_kit()
     body_model = default_body_model_path().stem
     ids = np.arange(1, scene.people + 1, dtype=np.uint32)
     for t in range(scene.frames):
         stamp = START_NS + round(t * 1e9 / FPS)
-        header = make_header(stamp, CAMERA_FRAME)
+        header = make_header(kit, stamp, CAMERA_FRAME)
         truth = scene.truth.select(scene.rows(t))
         messages = {
             DEFAULT_CAMERA_INFO_TOPIC: camera_info_msg(scene.intrinsics, scene.image_size, header),
             DEFAULT_KEYPOINTS_TOPIC: _detections_msg(scene, t, header),
-            GROUND_TRUTH_TOPIC: smpl_body_array(truth, ids, header, GROUND_TRUTH_MODEL, body_model),
+            GROUND_TRUTH_TOPIC: smpl_body_array(
+                kit, truth, ids, header, GROUND_TRUTH_MODEL, body_model
+            ),
         }
         if images:
             assert truth.vertices is not None and faces is not None
             rgb = render_truth(truth.vertices, faces, scene.intrinsics, scene.image_size)
-            messages[DEFAULT_IMAGE_TOPIC] = rgb_to_image_msg(rgb, header)
+            messages[DEFAULT_IMAGE_TOPIC] = image_message(kit, rgb, header)
         yield FrameMessages(stamp, messages)
 
 

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
 from k2m_core.body.smpl import SmplModel
+from k2m_core.data.normalize import MIN_CONFIDENCE
 from k2m_core.geometry.rotations import (
     matrix_to_axis_angle,
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from k2m_core.infer.engine import MIN_CONFIDENCE, Bodies
+from k2m_core.infer.bodies import Bodies
 
 UNTRACKED = 0  # the id of a person with nothing to track (no keypoint seen), as in the msgs
 _NO_MATCH = 1e9  # cost of a forbidden pair; linear_sum_assignment needs finite costs
@@ -169,6 +171,28 @@ def _check_keypoints(keypoints: np.ndarray, tracks: list[_Track]) -> np.ndarray:
     return array
 
 
+def track_people(tracker: Tracker, people: list[Any], keypoint_format: str, stamp: int) -> Any:
+    """(N,) uint32 track ids of an estimator's people (all in ``keypoint_format``)."""
+    from k2m_core.pose.mapping import to_model_format
+
+    return tracker.update(to_model_format(people, keypoint_format), stamp)
+
+
+class RecentIds:
+    """Track ids seen in the last ``max_missed`` + 1 frames: the filters BodySmoother keeps
+    when the ids come from another node's tracker (same survival rule as :class:`Tracker`)."""
+
+    def __init__(self, max_missed: int = 5) -> None:
+        self.max_missed = max_missed
+        self._missed: dict[int, int] = {}
+
+    def update(self, ids: np.ndarray) -> np.ndarray:
+        seen = {int(i) for i in np.asarray(ids).reshape(-1)}
+        self._missed = {i: n + 1 for i, n in self._missed.items() if n < self.max_missed}
+        self._missed.update(dict.fromkeys(seen, 0))
+        return np.array(sorted(self._missed), np.uint32)
+
+
 # --- smoothing -----------------------------------------------------------------------------
 
 
@@ -226,7 +250,8 @@ def body_parameters(bodies: Bodies) -> np.ndarray:
     """(N, 157) the vectors smoothed: betas (10), 24 rotations as 6D (root first), transl."""
     rotations = np.asarray(bodies.rot_mats, np.float32)
     six_d = matrix_to_rotation_6d(torch.from_numpy(rotations)).numpy()
-    return np.concatenate([bodies.betas, six_d.reshape(len(bodies), -1), bodies.translation], 1)
+    flat = six_d.reshape(len(bodies), rotations.shape[1] * 6)  # (0, 144) for an empty frame
+    return np.concatenate([bodies.betas, flat, bodies.translation], 1)
 
 
 def _split_parameters(vectors: np.ndarray, num_betas: int) -> tuple[np.ndarray, ...]:

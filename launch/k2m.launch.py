@@ -3,9 +3,11 @@
     ros2 launch k2m k2m.launch.py image_topic:=/camera/color/image_raw \\
         camera_info_topic:=/camera/color/camera_info
     ros2 launch k2m k2m.launch.py mode:=split rviz:=false
+    ros2 launch k2m k2m.launch.py managed:=true    # nodes wait for a lifecycle manager
 
 Node parameters come from config/k2m.yaml (or params_file:=...); the topic arguments below
-override it only when given, so the file stays the one place for defaults.
+override it only when given, so the file stays the one place for defaults. Each node gets only
+the overrides it declares (NODE_ARGUMENTS; a test checks them against the nodes and the file).
 """
 
 from __future__ import annotations
@@ -23,39 +25,47 @@ MODES = {
     "split": ("pose_node", "mesh_node"),  # keypoints on a topic in between
     "mesh": ("mesh_node",),  # keypoints come from elsewhere (another detector, a bag)
 }
-TOPIC_OVERRIDES = ("image_topic", "camera_info_topic", "keypoints_topic")
-
-
-def _nodes(context: LaunchContext) -> list[Node]:
-    mode = LaunchConfiguration("mode").perform(context)
-    if mode not in MODES:
-        raise ValueError(f"mode:={mode!r}: choose one of {', '.join(MODES)}")
-    overrides: dict[str, str | bool] = {
-        "use_sim_time": _flag(LaunchConfiguration("use_sim_time").perform(context))
-    }
-    for name in TOPIC_OVERRIDES:
-        value = LaunchConfiguration(name).perform(context)
-        if value:
-            overrides[name] = value
-    compressed = LaunchConfiguration("compressed").perform(context)
-    if compressed:
-        overrides["compressed"] = _flag(compressed)
-    params_file = LaunchConfiguration("params_file").perform(context)
-    return [
-        Node(
-            package="k2m",
-            executable=executable,
-            name=executable,  # the key of its section in the params file
-            parameters=[params_file, overrides],
-            output="screen",
-            emulate_tty=True,
-        )
-        for executable in MODES[mode]
-    ]
+# node -> the launch arguments passed to it as parameters (when given)
+NODE_ARGUMENTS = {
+    "perception_node": ("image_topic", "camera_info_topic", "keypoints_topic", "compressed"),
+    "pose_node": ("image_topic", "keypoints_topic", "compressed"),
+    "mesh_node": ("camera_info_topic", "keypoints_topic"),
+}
+FLAGS = ("compressed",)  # arguments given as true/false
 
 
 def _flag(text: str) -> bool:
     return text.strip().lower() in ("true", "1", "yes", "on")
+
+
+def _nodes(context: LaunchContext) -> list[Node]:
+    def value(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    mode = value("mode")
+    if mode not in MODES:
+        raise ValueError(f"mode:={mode!r}: choose one of {', '.join(MODES)}")
+    common = {
+        "use_sim_time": _flag(value("use_sim_time")),
+        "autostart": not _flag(value("managed")),
+    }
+    nodes = []
+    for executable in MODES[mode]:
+        overrides: dict[str, str | bool] = dict(common)
+        for name in NODE_ARGUMENTS[executable]:
+            if value(name):
+                overrides[name] = _flag(value(name)) if name in FLAGS else value(name)
+        nodes.append(
+            Node(
+                package="k2m",
+                executable=executable,
+                name=executable,  # the key of its section in the params file
+                parameters=[value("params_file"), overrides],
+                output="screen",
+                emulate_tty=True,
+            )
+        )
+    return nodes
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -69,15 +79,22 @@ def generate_launch_description() -> LaunchDescription:
             default_value=PathJoinSubstitution([share, "config", "k2m.yaml"]),
             description="node parameters (YAML, one section per node name)",
         ),
-        DeclareLaunchArgument("image_topic", default_value="", description="'' keeps the file's"),
         DeclareLaunchArgument(
-            "camera_info_topic", default_value="", description="'' keeps the file's"
+            "image_topic", default_value="", description="camera image topic; '' keeps the file's"
         ),
         DeclareLaunchArgument(
-            "keypoints_topic", default_value="", description="'' keeps the file's"
+            "camera_info_topic", default_value="", description="CameraInfo; '' keeps the file's"
+        ),
+        DeclareLaunchArgument(
+            "keypoints_topic", default_value="", description="keypoints; '' keeps the file's"
         ),
         DeclareLaunchArgument(
             "compressed", default_value="", description="true: CompressedImage; '' keeps the file's"
+        ),
+        DeclareLaunchArgument(
+            "managed",
+            default_value="false",
+            description="true: nodes start unconfigured and wait for a lifecycle manager",
         ),
         DeclareLaunchArgument(
             "use_sim_time", default_value="false", description="true when playing a bag --clock"

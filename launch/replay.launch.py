@@ -60,12 +60,22 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument("mode", default_value="mesh", description="mesh, single or split"),
         DeclareLaunchArgument(
-            "params_file", default_value=PathJoinSubstitution([share, "config", "k2m.yaml"])
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "k2m.yaml"]),
+            description="node parameters (YAML, one section per node name)",
         ),
-        DeclareLaunchArgument("rviz", default_value="true"),
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
-        DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
-        DeclareLaunchArgument("compressed", default_value="false"),
+        DeclareLaunchArgument("rviz", default_value="true", description="start RViz"),
+        DeclareLaunchArgument(
+            "image_topic", default_value="/camera/image_raw", description="the bag's image topic"
+        ),
+        DeclareLaunchArgument(
+            "camera_info_topic",
+            default_value="/camera/camera_info",
+            description="the bag's CameraInfo topic",
+        ),
+        DeclareLaunchArgument(
+            "compressed", default_value="false", description="true: the bag holds CompressedImage"
+        ),
     ]
     nodes = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "k2m.launch.py"])),

@@ -10,13 +10,16 @@ from scipy.spatial.transform import Rotation
 
 from k2m_core.body.skeleton import SMPL_PARENTS
 from k2m_core.export.onnx_export import IMAGE_SIZE, parity_keypoints
-from k2m_core.infer.engine import Bodies, Key2MeshEngine, create_engine
+from k2m_core.infer.bodies import Bodies
+from k2m_core.infer.engine import Key2MeshEngine, create_engine
 from k2m_core.keypoints.formats import get_format
 from k2m_core.pose.passthrough import person_from_keypoints
 from k2m_ros import builders
 from k2m_ros.mesh_decimation import decimated_body_faces, decimated_faces
+from k2m_ros.message_kit import rosbags_kit
 from k2m_ros.msg_types import typestore
 
+KIT = rosbags_kit()
 STAMP_NS = 1_700_000_123_456_789_012
 FRAME_ID = "camera_color_optical_frame"
 
@@ -43,7 +46,7 @@ def empty(engine: Key2MeshEngine) -> Bodies:
 
 @pytest.fixture
 def header():
-    return builders.make_header(STAMP_NS, FRAME_ID)
+    return builders.make_header(KIT, STAMP_NS, FRAME_ID)
 
 
 IDS = np.array([4, 9, 0], np.uint32)
@@ -81,14 +84,14 @@ def _check_header(h) -> None:
 
 
 def test_header_splits_nanoseconds() -> None:
-    _check_header(builders.make_header(STAMP_NS, FRAME_ID))
+    _check_header(builders.make_header(KIT, STAMP_NS, FRAME_ID))
     with pytest.raises(ValueError, match=">= 0"):
-        builders.make_header(-1, FRAME_ID)
+        builders.make_header(KIT, -1, FRAME_ID)
 
 
 def test_person_keypoints_array(keypoints: np.ndarray, header) -> None:
     people = [person_from_keypoints(k, "coco18") for k in keypoints]
-    msg = _round_trip(builders.person_keypoints_array(people, IDS, header, IMAGE_SIZE))
+    msg = _round_trip(builders.person_keypoints_array(KIT, people, IDS, header, IMAGE_SIZE))
     _check_header(msg.header)
     assert (msg.image_width, msg.image_height) == IMAGE_SIZE
     for row, (person, track_id) in enumerate(zip(people, IDS, strict=True)):
@@ -98,11 +101,11 @@ def test_person_keypoints_array(keypoints: np.ndarray, header) -> None:
         np.testing.assert_array_equal(got.bbox, person.bbox)
         assert got.score == pytest.approx(person.score, rel=1e-6)
     with pytest.raises(ValueError, match="one track id per row"):
-        builders.person_keypoints_array(people, IDS[:2], header, IMAGE_SIZE)
+        builders.person_keypoints_array(KIT, people, IDS[:2], header, IMAGE_SIZE)
 
 
 def test_smpl_body_array(bodies: Bodies, header) -> None:
-    msg = _round_trip(builders.smpl_body_array(bodies, IDS, header, "k2m_default", "gen"))
+    msg = _round_trip(builders.smpl_body_array(KIT, bodies, IDS, header, "k2m_default", "gen"))
     _check_header(msg.header)
     assert (msg.model, msg.body_model, len(msg.bodies)) == ("k2m_default", "gen", 3)
     for row, body in enumerate(msg.bodies):
@@ -119,7 +122,9 @@ def test_markers_hold_mesh_skeleton_and_label_per_person(
     engine: Key2MeshEngine, bodies: Bodies, header
 ) -> None:
     faces = decimated_body_faces()
-    msg = _round_trip(builders.body_markers(bodies, IDS, header, faces, lifetime_ns=250_000_000))
+    msg = _round_trip(
+        builders.body_markers(KIT, bodies, IDS, header, faces, lifetime_ns=250_000_000)
+    )
     Marker = type(msg.markers[0])
     first, people = msg.markers[0], msg.markers[1:]
     assert first.action == Marker.DELETEALL and first.ns == "k2m"
@@ -143,13 +148,13 @@ def test_markers_hold_mesh_skeleton_and_label_per_person(
         assert label.pose.position.y < bodies.joints[row, 15, 1]  # above the head (y is down)
     colour = [(m.color.r, m.color.g, m.color.b) for m in people[0::3]]
     assert len(set(colour)) == 3
-    full = builders.body_markers(bodies.select(slice(0, 1)), IDS[:1], header, engine.faces)
+    full = builders.body_markers(KIT, bodies.select(slice(0, 1)), IDS[:1], header, engine.faces)
     assert len(full.markers[1].points) == 3 * len(engine.faces) == 3 * 13776
 
 
 def test_markers_skip_the_mesh_and_draw_keypoint_edges_on_request(bodies: Bodies, header) -> None:
     edges = get_format("coco18").edges
-    msg = builders.body_markers(bodies, IDS, header, None, keypoint_edges=edges)
+    msg = builders.body_markers(KIT, bodies, IDS, header, None, keypoint_edges=edges)
     Marker = type(msg.markers[0])
     assert [m.type for m in msg.markers[1:3]] == [Marker.LINE_LIST, Marker.TEXT_VIEW_FACING]
     assert len(msg.markers[1].points) == 2 * len(edges)
@@ -160,11 +165,11 @@ def test_markers_skip_the_mesh_and_draw_keypoint_edges_on_request(bodies: Bodies
         atol=1e-6,
     )
     with pytest.raises(ValueError, match="indices below"):
-        builders.body_markers(bodies, IDS, header, np.array([[0, 1, 99999]]))
+        builders.body_markers(KIT, bodies, IDS, header, np.array([[0, 1, 99999]]))
 
 
 def test_vertex_cloud_bytes_are_the_vertices(bodies: Bodies, header) -> None:
-    msg = _round_trip(builders.vertex_cloud(bodies, header))
+    msg = _round_trip(builders.vertex_cloud(KIT, bodies, header))
     _check_header(msg.header)
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
         ("x", 0, 7, 1),
@@ -178,7 +183,7 @@ def test_vertex_cloud_bytes_are_the_vertices(bodies: Bodies, header) -> None:
 
 
 def test_transforms_place_root_and_head(bodies: Bodies, header) -> None:
-    transforms = builders.body_transforms(bodies, IDS, header)
+    transforms = builders.body_transforms(KIT, bodies, IDS, header)
     names = [t.child_frame_id for t in transforms]
     assert names == [
         "k2m_person_4_root",
@@ -211,22 +216,22 @@ def test_transforms_place_root_and_head(bodies: Bodies, header) -> None:
 
 def test_empty_bodies_give_valid_empty_messages(empty: Bodies, header) -> None:
     none = np.zeros(0, np.uint32)
-    markers = _round_trip(builders.body_markers(empty, none, header, decimated_body_faces()))
+    markers = _round_trip(builders.body_markers(KIT, empty, none, header, decimated_body_faces()))
     assert len(markers.markers) == 1 and markers.markers[0].action == 3  # DELETEALL
-    assert _round_trip(builders.smpl_body_array(empty, none, header, "m", "b")).bodies == []
-    assert _round_trip(builders.person_keypoints_array([], none, header, (4, 3))).people == []
-    cloud = _round_trip(builders.vertex_cloud(empty, header))
+    assert _round_trip(builders.smpl_body_array(KIT, empty, none, header, "m", "b")).bodies == []
+    assert _round_trip(builders.person_keypoints_array(KIT, [], none, header, (4, 3))).people == []
+    cloud = _round_trip(builders.vertex_cloud(KIT, empty, header))
     assert cloud.width == 0 and cloud.data.size == 0
-    assert builders.body_transforms(empty, none, header) == []
+    assert builders.body_transforms(KIT, empty, none, header) == []
 
 
 def test_joints_only_bodies_refuse_mesh_outputs_clearly(bodies: Bodies, header) -> None:
     skeleton_only = dataclasses.replace(bodies, vertices=None)
     with pytest.raises(ValueError, match="faces=None"):
-        builders.body_markers(skeleton_only, IDS, header, np.array([[0, 1, 2]]))
-    assert len(builders.body_markers(skeleton_only, IDS, header, None).markers) == 1 + 2 * 3
+        builders.body_markers(KIT, skeleton_only, IDS, header, np.array([[0, 1, 2]]))
+    assert len(builders.body_markers(KIT, skeleton_only, IDS, header, None).markers) == 1 + 2 * 3
     with pytest.raises(ValueError, match="joints-only"):
-        builders.vertex_cloud(skeleton_only, header)
+        builders.vertex_cloud(KIT, skeleton_only, header)
 
 
 def test_decimated_faces_index_original_vertices(engine: Key2MeshEngine) -> None:
@@ -248,3 +253,69 @@ def test_decimated_faces_index_original_vertices(engine: Key2MeshEngine) -> None
     assert np.array_equal(decimated_faces(engine.faces, template, 10**6), engine.faces)
     with pytest.raises(ValueError, match="same body model"):
         decimated_faces(engine.faces, template[:100], 1500)
+
+
+def test_tf_message_holds_the_transforms(bodies: Bodies, header) -> None:
+    transforms = builders.body_transforms(KIT, bodies, IDS, header)
+    msg = _round_trip(builders.tf_message(KIT, transforms))
+    assert msg.__msgtype__ == "tf2_msgs/msg/TFMessage" and len(msg.transforms) == 6
+
+
+def test_shared_points_are_the_corner_by_corner_points() -> None:
+    xyz = np.random.default_rng(3).normal(size=(10, 3))
+    index = np.array([3, 1, 3, 9, 0, 1])
+    shared = builders.indexed_points(KIT, xyz, index)
+    assert len({id(p) for p in shared}) == 4  # one object per distinct vertex
+    np.testing.assert_array_equal([[p.x, p.y, p.z] for p in shared], xyz[index])
+
+
+def test_image_message_rows_and_encodings(header) -> None:
+    rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    msg = _round_trip(builders.image_message(KIT, rgb, header))
+    assert (msg.height, msg.width, msg.step, msg.encoding) == (4, 6, 18, "rgb8")
+    np.testing.assert_array_equal(msg.data.reshape(4, 6, 3), rgb)
+    bgr = builders.image_message(KIT, rgb, header, "bgr8")
+    np.testing.assert_array_equal(bgr.data.reshape(4, 6, 3), rgb[..., ::-1])
+    with pytest.raises(ValueError, match="rgb8 or bgr8"):
+        builders.image_message(KIT, rgb, header, "mono8")
+
+
+# --- the same builders with rclpy's classes ----------------------------------------------------
+
+
+def _every_output(kit, bodies: Bodies, keypoints: np.ndarray) -> list:
+    from k2m_ros.diagnostics import StageStats
+
+    header = builders.make_header(kit, STAMP_NS, FRAME_ID)
+    people = [person_from_keypoints(k, "coco18") for k in keypoints]
+    report = StageStats("/camera/image_raw", started_s=0.0).report(now_s=1.0)
+    transforms = builders.body_transforms(kit, bodies, IDS, header)
+    return [
+        builders.person_keypoints_array(kit, people, IDS, header, IMAGE_SIZE),
+        builders.smpl_body_array(kit, bodies, IDS, header, "k2m_default", "gen"),
+        builders.body_markers(kit, bodies, IDS, header, decimated_body_faces(), lifetime_ns=10),
+        builders.vertex_cloud(kit, bodies, header),
+        builders.tf_message(kit, transforms),
+        builders.image_message(kit, np.zeros((4, 6, 3), np.uint8), header),
+        builders.diagnostic_array(kit, [("k2m", report)], "perception_node", STAMP_NS),
+    ]
+
+
+@pytest.mark.ros
+def test_rclpy_messages_carry_exactly_what_the_bag_messages_carry(
+    bodies: Bodies, keypoints: np.ndarray
+) -> None:
+    """One code path, two libraries: what the nodes publish, serialised by rclpy's
+    typesupport, reads back (with rosbags) as exactly what replay writes. (The raw bytes may
+    differ in CDR padding, which Fast CDR leaves unset.)"""
+    from rclpy.serialization import serialize_message
+
+    from k2m_ros.message_kit import rclpy_kit
+
+    store = typestore()
+    ours = _every_output(rclpy_kit(), bodies, keypoints)
+    bags = _every_output(KIT, bodies, keypoints)
+    for sent, written in zip(ours, bags, strict=True):
+        name = written.__msgtype__
+        assert f"{type(sent).__module__.split('.')[0]}/msg/{type(sent).__name__}" == name
+        _assert_same(store.deserialize_cdr(serialize_message(sent), name), written, name)

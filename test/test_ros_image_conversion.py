@@ -13,16 +13,18 @@ import numpy as np
 import pytest
 from rosbags.image import message_to_cvimage
 
-from k2m_ros.builders import make_header
+from k2m_ros.builders import image_message, make_header
 from k2m_ros.image_conversion import (
     SUPPORTED_ENCODINGS,
     any_image_to_rgb,
     compressed_to_rgb,
     image_to_rgb,
     intrinsics_from_camera_info,
-    rgb_to_image_msg,
 )
+from k2m_ros.message_kit import rosbags_kit
 from k2m_ros.msg_types import message_class, typestore
+
+KIT = rosbags_kit()
 
 HEIGHT, WIDTH = 6, 10  # even width: YUV 4:2:2 packs pixel pairs
 BYTES_PER_PIXEL = {"mono16": 2, "rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4}
@@ -32,7 +34,7 @@ for _yuv in ("yuv422", "uyvy", "yuv422_yuy2", "yuyv"):
 
 def _image(encoding: str, pixels: bytes, step: int, bigendian: bool = False):
     return message_class("sensor_msgs/msg/Image")(
-        header=make_header(5, "cam"),
+        header=make_header(KIT, 5, "cam"),
         height=HEIGHT,
         width=WIDTH,
         encoding=encoding,
@@ -114,7 +116,7 @@ def test_truncated_data_and_short_step_are_refused() -> None:
 
 def _compressed(data: bytes, fmt: str):
     return message_class("sensor_msgs/msg/CompressedImage")(
-        header=make_header(5, "cam"), format=fmt, data=np.frombuffer(data, np.uint8).copy()
+        header=make_header(KIT, 5, "cam"), format=fmt, data=np.frombuffer(data, np.uint8).copy()
     )
 
 
@@ -153,6 +155,21 @@ def test_compressed_depth_and_garbage_are_refused() -> None:
         compressed_to_rgb(_compressed(encoded.tobytes(), "16UC1; compressedDepth png"))
     with pytest.raises(ValueError, match="could not decode"):
         compressed_to_rgb(_compressed(b"not an image", "jpeg"))
+    with pytest.raises(ValueError, match="empty"):
+        compressed_to_rgb(_compressed(b"", "jpeg"))
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".png"])
+def test_truncated_compressed_frames_are_refused(extension: str) -> None:
+    """OpenCV decodes a cut-off JPEG without an error (grey rows); k2m must refuse it."""
+    rgb = np.random.default_rng(4).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    _, encoded = cv2.imencode(extension, rgb)
+    data = encoded.tobytes()
+    if extension == ".jpg":  # the reason for the check: libjpeg only warns
+        assert cv2.imdecode(np.frombuffer(data[: len(data) // 2], np.uint8), 1) is not None
+    with pytest.raises(ValueError, match="truncated"):
+        compressed_to_rgb(_compressed(data[: len(data) // 2], "jpeg"))
+    assert compressed_to_rgb(_compressed(data + b"\x00\x00", "jpeg")).shape == (48, 64, 3)
     with pytest.raises(ValueError, match="neither"):
         any_image_to_rgb(SimpleNamespace(data=b""))
 
@@ -160,18 +177,18 @@ def test_compressed_depth_and_garbage_are_refused() -> None:
 @pytest.mark.parametrize("encoding", ["rgb8", "bgr8"])
 def test_debug_image_round_trips_through_cdr(encoding: str) -> None:
     rgb = np.random.default_rng(1).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-    header = make_header(1_234_567_890_123, "camera_optical")
-    msg = rgb_to_image_msg(rgb, header, encoding)
+    header = make_header(KIT, 1_234_567_890_123, "camera_optical")
+    msg = image_message(KIT, rgb, header, encoding)
     assert (msg.encoding, msg.step, msg.is_bigendian) == (encoding, 3 * WIDTH, 0)
     store = typestore()
     back = store.deserialize_cdr(store.serialize_cdr(msg, msg.__msgtype__), msg.__msgtype__)
     assert back.header == header and back.encoding == encoding
     assert np.array_equal(image_to_rgb(back), rgb)
     assert np.array_equal(message_to_cvimage(back, "rgb8"), rgb)
-    with pytest.raises(ValueError, match="choose one of"):
-        rgb_to_image_msg(rgb, header, "mono8")
+    with pytest.raises(ValueError, match="rgb8 or bgr8"):
+        image_message(KIT, rgb, header, "mono8")
     with pytest.raises(ValueError, match="uint8 RGB"):
-        rgb_to_image_msg(rgb[..., 0], header)
+        image_message(KIT, rgb[..., 0], header)
 
 
 def _camera_info(k: list[float], binning: int = 0, x_offset: int = 0, y_offset: int = 0):
@@ -179,7 +196,7 @@ def _camera_info(k: list[float], binning: int = 0, x_offset: int = 0, y_offset: 
         x_offset=x_offset, y_offset=y_offset, height=0, width=0, do_rectify=False
     )
     return message_class("sensor_msgs/msg/CameraInfo")(
-        header=make_header(0, "cam"),
+        header=make_header(KIT, 0, "cam"),
         height=480,
         width=640,
         distortion_model="plumb_bob",
@@ -209,5 +226,5 @@ def test_uncalibrated_camera_info_is_refused_clearly() -> None:
 
 
 def test_native_byte_order_is_reported() -> None:
-    msg = rgb_to_image_msg(np.zeros((2, 2, 3), np.uint8), make_header(0, "c"))
+    msg = image_message(KIT, np.zeros((2, 2, 3), np.uint8), make_header(KIT, 0, "c"))
     assert msg.is_bigendian == int(sys.byteorder == "big")

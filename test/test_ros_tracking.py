@@ -10,7 +10,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from k2m_core.body.smpl import SmplModel
-from k2m_core.infer.engine import Bodies
+from k2m_core.infer.bodies import Bodies
 from k2m_ros.tracking import (
     BodySmoother,
     OneEuroFilter,
@@ -293,6 +293,8 @@ def test_smoother_filters_per_id_expires_and_passes_untracked_through(
     assert smoother.tracked_ids == []
     with pytest.raises(ValueError, match="one id per body"):
         smoother.smooth(two, np.array([1]), 2 * FRAME)
+    nobody = two.select(slice(0, 0))
+    assert len(smoother.smooth(nobody, np.zeros(0, np.uint32), 3 * FRAME)) == 0
 
 
 # --- RosPerception: pipeline -> tracker -> smoother ----------------------------------------
@@ -331,5 +333,8 @@ def test_perception_tracks_and_smooths_engine_bodies() -> None:
         ids_by_person = ids_by_person or by_person
         assert by_person == ids_by_person and set(by_person.values()) == {1, 2}
         _assert_consistent(body, out.bodies)
+    estimator.set_keypoints([])  # everyone left: an empty frame with live filters
+    out = perception.process(image, None, 4 * FRAME)
+    assert len(out.bodies) == 0 and out.ids.size == 0 and out.bodies.betas.shape == (0, 10)
     perception.reset()
     assert perception.tracker.active_ids.size == 0 and perception.smoother.tracked_ids == []

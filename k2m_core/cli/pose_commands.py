@@ -72,6 +72,8 @@ def check_readable(paths: list[Path]) -> None:
     import cv2
 
     for path in paths:
+        if path.is_dir():
+            raise ValueError(f"{path}: is a folder, not an image; give the image files in it")
         if not path.is_file():
             raise ValueError(f"{path}: no such image file")
         if not cv2.haveImageReader(str(path)):
@@ -79,13 +81,10 @@ def check_readable(paths: list[Path]) -> None:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB, or a ValueError naming the file."""
-    import cv2
+    """(H, W, 3) uint8 RGB, or a ValueError naming the file (truncated files included)."""
+    from k2m_core.perception.image_files import read_image
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path}: cannot decode the image (truncated or corrupt file?)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_image(path)
 
 
 def write_rgb(path: Path, image: np.ndarray) -> Path:

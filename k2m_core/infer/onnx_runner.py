@@ -3,6 +3,7 @@ CUDA first when onnxruntime offers it, clear errors for missing or corrupt files
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +15,7 @@ from k2m_core.infer.backend import BackendError
 
 CPU_PROVIDER = "CPUExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
+SPIN_ENV = "K2M_ORT_SPIN"  # 1: let ONNX Runtime threads busy-wait between runs (its default)
 
 
 def choose_providers(offered: Sequence[str], requested: Sequence[str] | None) -> list[str]:
@@ -45,6 +47,10 @@ def import_onnxruntime() -> ModuleType:
 def session_options(ort: ModuleType, threads: int | None) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if os.environ.get(SPIN_ENV, "0") != "1":
+        # ORT's worker threads busy-wait after each run by default; on a robot's few cores
+        # that takes the CPU from the Python thread publishing the results and from DDS
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise BackendError(f"threads must be a positive integer or None, got {threads!r}")

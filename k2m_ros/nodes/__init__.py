@@ -1,5 +1,5 @@
-"""The ROS 2 nodes (rclpy): pose_node, mesh_node and perception_node, each with a main().
+"""The ROS 2 nodes (rclpy lifecycle nodes): pose_node, mesh_node and perception_node.
 
-Thin on purpose: parameters, QoS, diagnostics and publishing live in ``common``, message
-conversion in ``convert``, and all computation in the ROS-free k2m_ros and k2m_core modules.
+Thin on purpose: the lifecycle and parameters live in ``base``, publishing in ``outputs``,
+QoS in ``qos``, and all computation in the ROS-free k2m_ros and k2m_core modules.
 """

@@ -8,88 +8,91 @@ else from k2m's tracker (k2m_ros.replay.KeypointsProcessor, shared with `k2m rep
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from rclpy.node import Node
+from k2m_ros import components
+from k2m_ros.builders import header_stamp_ns
+from k2m_ros.camera_info import CameraCache
+from k2m_ros.diagnostics import StageStats, inactive_report
+from k2m_ros.message_kit import rclpy_kit
+from k2m_ros.nodes import base, outputs
+from k2m_ros.nodes.qos import input_qos
+from k2m_ros.parameters import NODE_PARAMETERS
 
-from k2m_ros.nodes import common
 
-
-class MeshNode(Node):
+class MeshNode(base.K2mNode):
     NODE_NAME = "mesh_node"
-    PARAMETERS = (
-        "keypoints_topic",
-        "camera_info_topic",
-        "image_qos_reliability",
-        "image_qos_depth",
-        "backend",
-        "checkpoint",
-        "body_model",
-        "keypoint_format",
-        "smoothing",
-        "min_cutoff",
-        "beta",
-        "mesh_decimation_faces",
-        "marker_rate_hz",
-        "publish_point_cloud",
-        "publish_tf",
-        "tf_prefix",
-        "frame_id_override",
-    )
+    PARAMETERS = NODE_PARAMETERS[NODE_NAME]
 
-    def __init__(self) -> None:
-        super().__init__(self.NODE_NAME)
-        from k2m.msg import PersonKeypointsArray
-
+    def load(self, values: Mapping[str, Any]) -> None:
         from k2m_ros.replay import KeypointsProcessor
+        from k2m_ros.tracking import RecentIds
 
-        self.values = common.declare_parameters(self, self.PARAMETERS)
-        engine = common.create_engine(self.values)
-        topic = self.values["keypoints_topic"]
-        self.processor = KeypointsProcessor(engine, topic)
-        self.smoother = common.create_smoother(self.values, engine)
-        self.recent = common.RecentIds()
-        self.camera = common.CameraCache()
-        self.outputs = common.BodyOutputs(self, self.values, engine)
+        engine = components.create_engine(values)
+        self.topic = values["keypoints_topic"]
+        self.processor = KeypointsProcessor(engine, self.topic)
+        self.smoother = components.create_smoother(values, engine)
+        self.recent = RecentIds()
+        self.kit = rclpy_kit()
+        self.camera = CameraCache(values["camera_info_topic"])
+        self.bodies = self.own(outputs.BodyOutputs(self, values, engine.faces))
+        self.stats = StageStats(self.topic)
+        self.own(outputs.DiagnosticsOutput(self, self._report))
+        self.get_logger().info(f"Key2Mesh on {values['backend']}")
 
-        self.stats = common.StageStats(topic)
-        self.diagnostics = common.Diagnostics(self, self.stats, self.camera.status)
-        self.create_subscription(
-            PersonKeypointsArray, topic, self._on_keypoints, common.input_qos(self.values)
-        )
-        common.subscribe_camera_info(self, self.values, self.camera)
-        common.log_inputs(self, self.values, [topic, self.values["camera_info_topic"]])
-        self.get_logger().info(f"Key2Mesh on {self.values['backend']}")
+    def subscribe(self) -> list[Any]:
+        v = self.values
+        self.log_inputs([self.topic, v["camera_info_topic"]])
+        return [
+            self.create_subscription(
+                self.kit.PersonKeypointsArray, self.topic, self._on_keypoints, input_qos(v)
+            ),
+            self.create_subscription(
+                self.kit.CameraInfo, v["camera_info_topic"], self.camera.update, input_qos(v)
+            ),
+        ]
+
+    def unload(self) -> None:
+        self.processor = self.smoother = None
+
+    def _report(self) -> Any:
+        if not self.active:
+            return inactive_report(self.topic)
+        return self.stats.report(extra=self.camera.status())
 
     def _on_keypoints(self, msg: Any) -> None:
         self.stats.frame_in()
         try:
             started = time.perf_counter()
-            header = common.output_header(msg.header, self.values["frame_id_override"])
-            stamp = common.stamp_ns(header)
-            common.fill_keypoint_format(msg, self.values["keypoint_format"])
+            header = outputs.output_header(self.kit, msg.header, self.values["frame_id_override"])
+            stamp = header_stamp_ns(header)
             size = (int(msg.image_width), int(msg.image_height))
             if min(size) <= 0 and self.camera.size:  # no size in the message: the camera's
                 size = self.camera.size
             intrinsics = self.camera.for_image(*size) if min(size) > 0 else None
-            frame = self.processor(msg, stamp, intrinsics, self.camera.size)
+            frame = self.processor(msg, stamp, intrinsics, self.camera.size,
+                                   self.values["keypoint_format"])  # fmt: skip
             bodies, meshed = frame.bodies, time.perf_counter()
             if self.smoother is not None:
                 self.smoother.retain(self.recent.update(frame.ids))
                 bodies = self.smoother.smooth(bodies, frame.ids, stamp)
             smoothed = time.perf_counter()
-            self.outputs.publish(bodies, frame.ids, header)
+            self.bodies.publish(bodies, frame.ids, header)
+            published = time.perf_counter()
+            self.bodies.publish_meshes(bodies, frame.ids, header)
         except Exception as err:  # one bad message must not stop the node
-            common.log_failure(self, self.stats, "keypoints dropped", err)
+            self.drop_frame("keypoints dropped", err)
             return
         done = time.perf_counter()
-        seconds = {**frame.seconds, "smoothing": smoothed - meshed, "publish": done - smoothed,
+        seconds = {**frame.seconds, "smoothing": smoothed - meshed,
+                   "publish": published - smoothed, "markers": done - published,
                    "total": done - started}  # fmt: skip
         self.stats.frame_out(seconds, len(frame.ids))
 
 
 def main(args: list[str] | None = None) -> int:
-    return common.spin(MeshNode, args)
+    return base.run(MeshNode, args)
 
 
 if __name__ == "__main__":

@@ -7,101 +7,92 @@ k2m_ros.perception.RosPerception; this node only moves messages in and out.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from rclpy.node import Node
+from k2m_ros import components, topics
+from k2m_ros.builders import header_stamp_ns
+from k2m_ros.camera_info import CameraCache
+from k2m_ros.diagnostics import StageStats, inactive_report
+from k2m_ros.image_conversion import any_image_to_rgb
+from k2m_ros.message_kit import rclpy_kit
+from k2m_ros.nodes import base, outputs
+from k2m_ros.nodes.qos import input_qos
+from k2m_ros.parameters import NODE_PARAMETERS
 
-from k2m_ros.nodes import common
 
-
-class PerceptionNode(Node):
+class PerceptionNode(base.K2mNode):
     NODE_NAME = "perception_node"
-    PARAMETERS = (
-        "image_topic",
-        "compressed",
-        "camera_info_topic",
-        "keypoints_topic",
-        "image_qos_reliability",
-        "image_qos_depth",
-        "backend",
-        "checkpoint",
-        "body_model",
-        "estimator",
-        "estimator_model",
-        "max_people",
-        "detection_threshold",
-        "keypoint_format",
-        "smoothing",
-        "min_cutoff",
-        "beta",
-        "mesh_decimation_faces",
-        "marker_rate_hz",
-        "publish_point_cloud",
-        "publish_tf",
-        "tf_prefix",
-        "publish_debug_image",
-        "frame_id_override",
-    )
+    PARAMETERS = NODE_PARAMETERS[NODE_NAME]
 
-    def __init__(self) -> None:
-        super().__init__(self.NODE_NAME)
+    def load(self, values: Mapping[str, Any]) -> None:
         from k2m_core.perception.pipeline import HumanMeshPipeline
         from k2m_ros.perception import RosPerception
         from k2m_ros.tracking import Tracker
 
-        self.values = common.declare_parameters(self, self.PARAMETERS)
-        engine = common.create_engine(self.values)
-        pipeline = HumanMeshPipeline(common.create_estimator(self.values), engine)
-        smoother = common.create_smoother(self.values, engine)
+        engine = components.create_engine(values)
+        pipeline = HumanMeshPipeline(components.create_estimator(values), engine)
+        smoother = components.create_smoother(values, engine)
         self.perception = RosPerception(pipeline, tracker=Tracker(), smoother=smoother)
-        self.camera = common.CameraCache()
-        self.keypoints = common.KeypointsOutput(self, self.values["keypoints_topic"])
-        self.outputs = common.BodyOutputs(self, self.values, engine)
-        self.debug = common.DebugImageOutput(self) if self.values["publish_debug_image"] else None
+        self.kit = rclpy_kit()
+        self.topic = topics.compressed_topic(values["image_topic"], values["compressed"])
+        self.camera = CameraCache(values["camera_info_topic"])
+        self.keypoints = self.own(outputs.KeypointsOutput(self, values["keypoints_topic"]))
+        self.bodies = self.own(outputs.BodyOutputs(self, values, engine.faces))
+        self.debug = None
+        if values["publish_debug_image"]:
+            self.debug = self.own(outputs.DebugImageOutput(self))
+        self.stats = StageStats(self.topic)
+        self.own(outputs.DiagnosticsOutput(self, self._report))
+        self.get_logger().info(f"estimator {values['estimator']}, Key2Mesh on {values['backend']}")
 
-        topic = common.input_topic(self.values["image_topic"], self.values["compressed"])
-        self.stats = common.StageStats(topic)
-        self.diagnostics = common.Diagnostics(self, self.stats, self.camera.status)
-        self.create_subscription(
-            common.image_type(self.values["compressed"]), topic, self._on_image,
-            common.input_qos(self.values),
-        )  # fmt: skip
-        common.subscribe_camera_info(self, self.values, self.camera)
-        common.log_inputs(self, self.values, [topic, self.values["camera_info_topic"]])
-        self.get_logger().info(
-            f"estimator {self.values['estimator']}, Key2Mesh on {self.values['backend']}"
-        )
+    def subscribe(self) -> list[Any]:
+        v = self.values
+        image_type = self.kit.CompressedImage if v["compressed"] else self.kit.Image
+        self.log_inputs([self.topic, v["camera_info_topic"]])
+        return [
+            self.create_subscription(image_type, self.topic, self._on_image, input_qos(v)),
+            self.create_subscription(
+                self.kit.CameraInfo, v["camera_info_topic"], self.camera.update, input_qos(v)
+            ),
+        ]
+
+    def unload(self) -> None:
+        self.perception = None
+
+    def _report(self) -> Any:
+        if not self.active:
+            return inactive_report(self.topic)
+        return self.stats.report(extra=self.camera.status())
 
     def _on_image(self, msg: Any) -> None:
-        from k2m_ros.image_conversion import any_image_to_rgb
-
         self.stats.frame_in()
         try:
             started = time.perf_counter()
-            header = common.output_header(msg.header, self.values["frame_id_override"])
+            header = outputs.output_header(self.kit, msg.header, self.values["frame_id_override"])
             rgb = any_image_to_rgb(msg)
             decoded = time.perf_counter()
             intrinsics = self.camera.for_image(rgb.shape[1], rgb.shape[0])
-            frame = self.perception.process(rgb, intrinsics, common.stamp_ns(header))
+            frame = self.perception.process(rgb, intrinsics, header_stamp_ns(header))
             processed = time.perf_counter()
-            size = (rgb.shape[1], rgb.shape[0])
-            self.keypoints.publish(frame.people, frame.ids, header, size)
-            self.outputs.publish(frame.bodies, frame.ids, header)
+            self.bodies.publish(frame.bodies, frame.ids, header)
+            self.keypoints.publish(frame.people, frame.ids, header, rgb.shape[1::-1])
+            published = time.perf_counter()
+            self.bodies.publish_meshes(frame.bodies, frame.ids, header)
             if self.debug is not None:
-                self.debug.publish(
-                    header, rgb, frame.people, frame.bodies, self.outputs.faces, intrinsics
-                )
+                self.debug.publish(header, rgb, frame.people, bodies=frame.bodies,
+                                   faces=self.bodies.faces, intrinsics=intrinsics)  # fmt: skip
         except Exception as err:  # one bad frame must not stop the node
-            common.log_failure(self, self.stats, "frame dropped", err)
+            self.drop_frame("frame dropped", err)
             return
         done = time.perf_counter()
-        seconds = {"decode": decoded - started, **frame.seconds, "publish": done - processed,
-                   "total": done - started}  # fmt: skip
+        seconds = {"decode": decoded - started, **frame.seconds, "publish": published - processed,
+                   "markers": done - published, "total": done - started}  # fmt: skip
         self.stats.frame_out(seconds, len(frame.ids))
 
 
 def main(args: list[str] | None = None) -> int:
-    return common.spin(PerceptionNode, args)
+    return base.run(PerceptionNode, args)
 
 
 if __name__ == "__main__":

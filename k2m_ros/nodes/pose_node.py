@@ -7,70 +7,69 @@ where the GPU is, or swap it for any detector that publishes the same message.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from rclpy.node import Node
+from k2m_ros import components, topics
+from k2m_ros.builders import header_stamp_ns
+from k2m_ros.diagnostics import StageStats, inactive_report
+from k2m_ros.image_conversion import any_image_to_rgb
+from k2m_ros.message_kit import rclpy_kit
+from k2m_ros.nodes import base, outputs
+from k2m_ros.nodes.qos import input_qos
+from k2m_ros.parameters import NODE_PARAMETERS
 
-from k2m_ros.nodes import common
 
-
-class PoseNode(Node):
+class PoseNode(base.K2mNode):
     NODE_NAME = "pose_node"
-    PARAMETERS = (
-        "image_topic",
-        "compressed",
-        "keypoints_topic",
-        "image_qos_reliability",
-        "image_qos_depth",
-        "backend",
-        "estimator",
-        "estimator_model",
-        "max_people",
-        "detection_threshold",
-        "keypoint_format",
-        "publish_debug_image",
-        "frame_id_override",
-    )
+    PARAMETERS = NODE_PARAMETERS[NODE_NAME]
 
-    def __init__(self) -> None:
-        super().__init__(self.NODE_NAME)
+    def load(self, values: Mapping[str, Any]) -> None:
         from k2m_ros.tracking import Tracker
 
-        self.values = common.declare_parameters(self, self.PARAMETERS)
-        self.estimator = common.create_estimator(self.values)
+        self.estimator = components.create_estimator(values)
         self.tracker = Tracker()
-        self.keypoints = common.KeypointsOutput(self, self.values["keypoints_topic"])
-        self.debug = common.DebugImageOutput(self) if self.values["publish_debug_image"] else None
+        self.kit = rclpy_kit()
+        self.topic = topics.compressed_topic(values["image_topic"], values["compressed"])
+        self.keypoints = self.own(outputs.KeypointsOutput(self, values["keypoints_topic"]))
+        self.debug = None
+        if values["publish_debug_image"]:
+            self.debug = self.own(outputs.DebugImageOutput(self))
+        self.stats = StageStats(self.topic)
+        self.own(outputs.DiagnosticsOutput(self, self._report))
+        self.get_logger().info(f"estimator {values['estimator']}")
 
-        topic = common.input_topic(self.values["image_topic"], self.values["compressed"])
-        self.stats = common.StageStats(topic)
-        self.diagnostics = common.Diagnostics(self, self.stats)
-        self.create_subscription(
-            common.image_type(self.values["compressed"]), topic, self._on_image,
-            common.input_qos(self.values),
-        )  # fmt: skip
-        common.log_inputs(self, self.values, [topic])
-        self.get_logger().info(f"estimator {self.values['estimator']}")
+    def subscribe(self) -> list[Any]:
+        v = self.values
+        image_type = self.kit.CompressedImage if v["compressed"] else self.kit.Image
+        self.log_inputs([self.topic])
+        return [self.create_subscription(image_type, self.topic, self._on_image, input_qos(v))]
+
+    def unload(self) -> None:
+        self.estimator = None
+
+    def _report(self) -> Any:
+        return self.stats.report() if self.active else inactive_report(self.topic)
 
     def _on_image(self, msg: Any) -> None:
-        from k2m_ros.image_conversion import any_image_to_rgb
+        from k2m_ros.tracking import track_people
 
         self.stats.frame_in()
         try:
             started = time.perf_counter()
-            header = common.output_header(msg.header, self.values["frame_id_override"])
+            header = outputs.output_header(self.kit, msg.header, self.values["frame_id_override"])
             rgb = any_image_to_rgb(msg)
             decoded = time.perf_counter()
             people = self.estimator.detect(rgb)
             found = time.perf_counter()
-            stamp = common.stamp_ns(header)
-            ids = common.track_people(self.tracker, people, self.estimator.keypoint_format, stamp)
+            fmt = self.estimator.keypoint_format
+            ids = track_people(self.tracker, people, fmt, header_stamp_ns(header))
             tracked = time.perf_counter()
-            self.keypoints.publish(people, ids, header, (rgb.shape[1], rgb.shape[0]))
+            self.keypoints.publish(people, ids, header, rgb.shape[1::-1])
             if self.debug is not None:
                 self.debug.publish(header, rgb, people)
         except Exception as err:  # one bad frame must not stop the node
-            common.log_failure(self, self.stats, "frame dropped", err)
+            self.drop_frame("frame dropped", err)
             return
         done = time.perf_counter()
         seconds = {"decode": decoded - started, "pose": found - decoded,
@@ -80,7 +79,7 @@ class PoseNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return common.spin(PoseNode, args)
+    return base.run(PoseNode, args)
 
 
 if __name__ == "__main__":
