@@ -31,12 +31,13 @@ SKELETON_EDGES: tuple[tuple[int, int], ...] = tuple(
     (parent, joint) for joint, parent in enumerate(SMPL_PARENTS) if parent >= 0
 )
 MESH_ALPHA = 0.85
+GUESSED_ALPHA = 0.25  # parts of a body no keypoint showed: drawn, but see-through
 LINE_WIDTH_M = 0.02
 TEXT_HEIGHT_M = 0.12
 LABEL_ABOVE_HEAD_M = 0.3
 _UNTRACKED_COLOUR = (0.7, 0.7, 0.7)
 _GOLDEN = 0.618033988749895
-_MARKERS_PER_PERSON = 3  # mesh, skeleton, label
+_MARKERS_PER_PERSON = 4  # mesh (seen parts), mesh (guessed parts), skeleton, label
 
 
 def _check_ids(ids: np.ndarray, count: int, what: str) -> list[int]:
@@ -101,6 +102,7 @@ def smpl_body_array(
     confidence = np.asarray(bodies.confidence, np.float32).tolist()  # float32 fields
     error = np.asarray(bodies.reprojection_px, np.float32).tolist()
     placed = np.asarray(bodies.placed, bool).tolist()
+    observed = observed_or_all(bodies)
     rows = [
         kit.SmplBody(
             id=track_ids[i],
@@ -110,12 +112,20 @@ def smpl_body_array(
             body_pose=kit.fixed(pose[i], np.float32),
             translation=kit.fixed(transl[i], np.float32),
             joints=kit.fixed(joints[i], np.float32),
+            joints_observed=kit.bools(observed[i]),
             reprojection_px=error[i],
             placed=bool(placed[i]),
         )
         for i in range(n)
     ]
     return kit.SmplBodyArray(header=header, model=model, body_model=body_model, bodies=rows)
+
+
+def observed_or_all(bodies: Bodies) -> np.ndarray:
+    """(N, 24) bool: Bodies.observed, or all true where nobody says (ground truth)."""
+    if bodies.observed is None:
+        return np.ones((len(bodies), len(SMPL_JOINT_NAMES)), bool)
+    return np.asarray(bodies.observed, bool)
 
 
 # --- markers -------------------------------------------------------------------------------
@@ -209,52 +219,63 @@ def _marker(
     return kit.Marker(**values)
 
 
-def _edge_index(edges: Sequence[tuple[int, int]]) -> np.ndarray:
-    return np.asarray(edges, dtype=np.int64).reshape(-1)
-
-
 def _person_markers(
     kit: MessageKit,
     bodies: Bodies,
     row: int,
     track_id: int,
     faces: np.ndarray | None,
+    face_joints: np.ndarray | None,
     keypoint_edges: Sequence[tuple[int, int]] | None,
     common: dict[str, Any],
 ) -> list[Any]:
-    """Mesh (with faces), skeleton and label of one person; ``common`` holds header,
-    namespace and lifetime. Marker ids come from the row: untracked people share id 0."""
+    """Mesh (with faces; seen and guessed parts apart), skeleton and label of one person;
+    ``common`` holds header, namespace and lifetime. Marker ids come from the row: untracked
+    people share id 0. Empty mesh parts are left out."""
     kinds = kit.Marker
     base = _MARKERS_PER_PERSON * row
     rgb = id_colour(track_id)
+    observed = observed_or_all(bodies)[row]
     markers = []
     if faces is not None:
-        corners = indexed_points(kit, bodies.vertices[row], faces)
-        markers.append(
-            _marker(
-                kit, **common, marker_id=base, kind=kinds.TRIANGLE_LIST,
-                color=_colour(kit, rgb, MESH_ALPHA), points=corners,
-            )
-        )  # fmt: skip
+        seen = np.ones(len(faces), bool) if face_joints is None else observed[face_joints]
+        for part, (mask, alpha) in enumerate(((seen, MESH_ALPHA), (~seen, GUESSED_ALPHA))):
+            if mask.any():
+                corners = indexed_points(kit, bodies.vertices[row], faces[mask])
+                markers.append(
+                    _marker(
+                        kit, **common, marker_id=base + part, kind=kinds.TRIANGLE_LIST,
+                        color=_colour(kit, rgb, alpha), points=corners,
+                    )
+                )  # fmt: skip
     if keypoint_edges is None:
-        segments = indexed_points(kit, bodies.joints[row], _edge_index(SKELETON_EDGES))
+        edges = np.asarray(SKELETON_EDGES, np.int64)
+        segments = indexed_points(kit, bodies.joints[row], edges.reshape(-1))
+        edge_seen = observed[edges].all(axis=1)
     else:
-        segments = indexed_points(kit, bodies.keypoints_3d[row], _edge_index(keypoint_edges))
+        edges = np.asarray(keypoint_edges, np.int64).reshape(-1, 2)
+        segments = indexed_points(kit, bodies.keypoints_3d[row], edges.reshape(-1))
+        edge_seen = np.ones(len(edges), bool)
+    solid, faint = _colour(kit, rgb), _colour(kit, rgb, GUESSED_ALPHA)
+    colours = [solid if s else faint for s in np.repeat(edge_seen, 2).tolist()]
     line = kit.Vector3(x=LINE_WIDTH_M, y=LINE_WIDTH_M, z=LINE_WIDTH_M)
     markers.append(
         _marker(
-            kit, **common, marker_id=base + 1, kind=kinds.LINE_LIST, scale=line,
-            color=_colour(kit, rgb), points=segments,
+            kit, **common, marker_id=base + 2, kind=kinds.LINE_LIST, scale=line,
+            color=solid, points=segments, colors=colours,
         )
     )  # fmt: skip
     head = np.asarray(bodies.joints[row, HEAD], np.float64)
     above = head + np.array([0.0, -LABEL_ABOVE_HEAD_M, 0.0])  # optical frame: up is -y
+    guessed = int((~observed).sum())
     text = f"#{track_id} {float(bodies.confidence[row]):.2f}"
+    if guessed:
+        text += f" ({guessed} of 24 joints guessed)"
     markers.append(
         _marker(
-            kit, **common, marker_id=base + 2, kind=kinds.TEXT_VIEW_FACING,
+            kit, **common, marker_id=base + 3, kind=kinds.TEXT_VIEW_FACING,
             pose=_pose(kit, above), scale=kit.Vector3(x=0.0, y=0.0, z=TEXT_HEIGHT_M),
-            color=_colour(kit, rgb), text=text,
+            color=solid, text=text,
         )
     )  # fmt: skip
     return markers
@@ -287,21 +308,29 @@ def body_markers(
     keypoint_edges: Sequence[tuple[int, int]] | None = None,
     lifetime_ns: int = 0,
     namespace: str = "k2m",
+    face_joints: np.ndarray | None = None,
 ) -> Any:
     """visualization_msgs/MarkerArray: a DELETEALL first (people who left disappear), then
     per person a TRIANGLE_LIST mesh (when ``faces`` is given), a LINE_LIST skeleton and a
     TEXT_VIEW_FACING "#id confidence" label above the head, all coloured by track id.
 
+    Parts no keypoint showed (``bodies.observed``) are drawn see-through: with
+    ``face_joints`` (each face's SMPL joint, mesh_decimation.face_joints) the mesh comes as
+    two TRIANGLE_LISTs, seen and guessed; skeleton segments to a guessed joint are faint.
     The skeleton joins the 24 SMPL joints along the kinematic tree; with ``keypoint_edges``
     (e.g. ``get_format("coco18").edges``) it joins ``bodies.keypoints_3d`` instead. Marker
-    ids are 3 * row + (0 mesh, 1 skeleton, 2 label) in ``namespace``.
+    ids are 4 * row + (0 seen mesh, 1 guessed mesh, 2 skeleton, 3 label) in ``namespace``.
     """
     track_ids = _check_ids(ids, len(bodies), "bodies")
     faces = _check_faces(faces, bodies)
     markers = [_marker(kit, header, namespace, 0, kit.Marker.CUBE, action=kit.Marker.DELETEALL)]
     common = {"header": header, "namespace": namespace, "lifetime_ns": lifetime_ns}
+    if face_joints is not None and faces is not None and len(face_joints) != len(faces):
+        raise ValueError(f"{len(face_joints)} face joints for {len(faces)} faces: one per face")
     for row, track_id in enumerate(track_ids):
-        markers += _person_markers(kit, bodies, row, track_id, faces, keypoint_edges, common)
+        markers += _person_markers(
+            kit, bodies, row, track_id, faces, face_joints, keypoint_edges, common
+        )
     return kit.MarkerArray(markers=markers)
 
 

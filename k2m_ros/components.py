@@ -44,6 +44,15 @@ def create_estimator(values: Mapping[str, Any]) -> Any:
     )
 
 
+def detect_people(estimator: Any, rgb: np.ndarray, stamp_ns: int) -> list[Any]:
+    """The estimator's people, timed by the image's stamp when it smooths over time."""
+    import inspect
+
+    if "stamp_ns" in inspect.signature(estimator.detect).parameters:
+        return estimator.detect(rgb, stamp_ns=stamp_ns)
+    return estimator.detect(rgb)
+
+
 def create_engine(values: Mapping[str, Any]) -> Any:
     """The Key2Mesh engine (full mesh) on the chosen backend, checkpoint and body model."""
     from k2m_core.infer.engine import create_engine as create
@@ -86,6 +95,17 @@ def marker_faces(values: Mapping[str, Any], faces: np.ndarray) -> tuple[np.ndarr
     except ImportError as err:  # fast-simplification is a pip extra
         return np.asarray(faces, np.int64), f"full mesh: cannot decimate ({err})"
     return small, f"{len(small)} of {len(faces)} triangles"
+
+
+def marker_face_joints(values: Mapping[str, Any], faces: np.ndarray) -> np.ndarray | None:
+    """Each marker face's SMPL joint (guessed parts are drawn see-through); None when the
+    body file cannot be read here (then every part is drawn alike)."""
+    from k2m_ros.mesh_decimation import body_face_joints
+
+    try:
+        return body_face_joints(values.get("body_model") or None, faces)
+    except (OSError, ValueError):
+        return None
 
 
 def debug_image(

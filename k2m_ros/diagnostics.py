@@ -37,14 +37,23 @@ class StageStats:
     errors: int = 0
     last_error: str = ""
     people: int = 0
+    without_body: int = 0  # people seen in this period who got no body
+    no_body_reason: str = ""
     stages: dict[str, list[float]] = field(default_factory=dict)
 
     def frame_in(self) -> None:
         self.received += 1
 
-    def frame_out(self, seconds: Mapping[str, float], people: int) -> None:
+    def frame_out(
+        self, seconds: Mapping[str, float], people: int, no_body: Mapping[int, str] = ()
+    ) -> None:
+        """A frame went out with ``people``; ``no_body``: person -> why it got no body."""
         self.published += 1
         self.people = people
+        reasons = dict(no_body)
+        if reasons:
+            self.without_body += len(reasons)
+            self.no_body_reason = next(iter(reasons.values()))
         for stage, value in seconds.items():
             self.stages.setdefault(stage, []).append(float(value))
 
@@ -65,7 +74,10 @@ class StageStats:
             ("output rate (Hz)", f"{self.published / span:.1f}"),
             ("frames dropped", str(self.errors)),
             ("people", str(self.people)),
+            ("people without a body", str(self.without_body)),
         ]
+        if self.without_body:
+            values.append(("why no body (last)", self.no_body_reason))
         for stage, seconds in self.stages.items():
             values.append((f"{stage} latency mean (ms)", f"{1e3 * np.mean(seconds):.2f}"))
             values.append((f"{stage} latency max (ms)", f"{1e3 * np.max(seconds):.2f}"))
@@ -80,6 +92,7 @@ class StageStats:
         else:
             level, message = OK, rates
         self.started_s, self.received, self.published, self.errors = now_s, 0, 0, 0
+        self.without_body, self.no_body_reason = 0, ""
         self.stages = {}
         return Report(level, message, values)
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
+from k2m_core.body.parts import face_joints
+
 DEFAULT_TARGET_FACES = 1000  # ~70 kB a marker; its cost under rclpy: bench/ros_latency.py
 _cache: dict[tuple[str, int], np.ndarray] = {}
 
@@ -88,3 +90,13 @@ def decimated_body_faces(
     path = resolve_body_model_path(body_model or default_body_model_path())
     data = load_body_model_file(path)
     return decimated_faces(data.faces, data.v_template, target_faces)
+
+
+def body_face_joints(body_model: str | Path | None, faces: np.ndarray) -> np.ndarray:
+    """k2m_core.body.parts.face_joints with the skinning weights of a body model file
+    (default: the shipped one)."""
+    from k2m_core.body.model_file import load_body_model_file, resolve_body_model_path
+    from k2m_core.paths import default_body_model_path
+
+    data = load_body_model_file(resolve_body_model_path(body_model or default_body_model_path()))
+    return face_joints(faces, data.weights)

@@ -10,6 +10,7 @@ numeric fields are held, which the kit's ``sequence`` and ``array`` hide:
   and copy an array.array of the right type code in bulk); fixed-size arrays are numpy arrays
   of the exact dtype.
 - rosbags: numpy arrays for both.
+Bool arrays are lists of bool in rclpy (numpy only holds numbers there).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class MessageKit:
     sequence: Callable[[np.ndarray], Any]  # 1-D array of the field's dtype -> field value
     array: Callable[[np.ndarray], Any]  # fixed-size field
     byte: Callable[[int], Any]  # a `byte` field (rclpy: 1-byte bytes; rosbags: int)
+    bools: Callable[[np.ndarray], Any]  # a bool array field (rclpy: list of bool; rosbags: numpy)
     _classes: dict[str, type] = field(default_factory=dict, repr=False)
 
     def __getattr__(self, short: str) -> type:
@@ -130,7 +132,12 @@ def _rclpy_sequence(values: np.ndarray) -> array.array:
 def rclpy_kit() -> MessageKit:
     """The messages the nodes publish (needs a sourced ROS 2 environment)."""
     return MessageKit(
-        "rclpy", _rclpy_class, _rclpy_sequence, np.ascontiguousarray, lambda v: bytes((v,))
+        "rclpy",
+        _rclpy_class,
+        _rclpy_sequence,
+        np.ascontiguousarray,
+        lambda v: bytes((v,)),
+        lambda v: [bool(x) for x in np.asarray(v).reshape(-1)],
     )
 
 
@@ -150,4 +157,11 @@ def rosbags_kit(store: Any = None) -> MessageKit:
             raise KeyError(f"{full_name} is not in the rosbags typestore")
         return store.types[full_name]
 
-    return MessageKit("rosbags", resolve, np.ascontiguousarray, np.ascontiguousarray, int)
+    return MessageKit(
+        "rosbags",
+        resolve,
+        np.ascontiguousarray,
+        np.ascontiguousarray,
+        int,
+        lambda v: np.ascontiguousarray(v, np.bool_).reshape(-1),
+    )

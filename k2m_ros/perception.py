@@ -22,10 +22,12 @@ from k2m_ros.tracking import BodySmoother, Tracker
 @dataclass(frozen=True)
 class FrameOutput:
     people: list[Person]  # as the estimator found them
-    ids: np.ndarray  # (N,) uint32 track ids, row i is people[i] and bodies row i; 0 untracked
-    bodies: Bodies  # smoothed when a BodySmoother was given
+    ids: np.ndarray  # (N,) uint32 track ids, row i is people[i]; 0 untracked
+    bodies: Bodies  # smoothed when a BodySmoother was given; row j has id body_ids[j]
     seconds: dict[str, float] = field(default_factory=dict)  # pose, mesh, tracking, smoothing
     keypoints: np.ndarray | None = None  # (N, K, 3) the people in the model's input format
+    body_ids: np.ndarray | None = None  # (B,) uint32 track id of each body
+    no_body: dict[int, str] = field(default_factory=dict)  # person row -> why it has no body
 
 
 def engine_body_model(engine: Key2MeshEngine) -> SmplModel | None:
@@ -57,7 +59,7 @@ class RosPerception:
         self, image_rgb: np.ndarray, intrinsics: PinholeIntrinsics | None, stamp_ns: int
     ) -> FrameOutput:
         """(H, W, 3) uint8 RGB at ``stamp_ns`` (the image header's stamp) -> FrameOutput."""
-        result = self.pipeline.process(image_rgb, intrinsics)
+        result = self.pipeline.process(image_rgb, intrinsics, stamp_ns)
         seconds = dict(result.seconds)
         started = time.perf_counter()
         if self.tracker is None:
@@ -65,13 +67,14 @@ class RosPerception:
         else:
             ids = self.tracker.update(result.keypoints, stamp_ns)
         seconds["tracking"] = time.perf_counter() - started
-        bodies = result.bodies
+        bodies, body_ids = result.bodies, ids[result.body_index()]
         if self.smoother is not None and self.tracker is not None:
             started = time.perf_counter()
             self.smoother.retain(self.tracker.active_ids)
-            bodies = self.smoother.smooth(bodies, ids, stamp_ns)
+            bodies = self.smoother.smooth(bodies, body_ids, stamp_ns)
             seconds["smoothing"] = time.perf_counter() - started
-        return FrameOutput(result.people, ids, bodies, seconds, result.keypoints)
+        return FrameOutput(result.people, ids, bodies, seconds, result.keypoints, body_ids,
+                           result.no_body)  # fmt: skip
 
     def reset(self) -> None:
         """A new video (or a rosbag looping): forget estimator, track and filter state."""

@@ -249,6 +249,11 @@ class Frame:
     seconds: dict[str, float]
     image_size: tuple[int, int]
     ids_from_input: bool  # the ids are the recording's own (comparable with its truth's)
+    body_ids: np.ndarray | None = None  # (B,) of the bodies when not every person has one
+
+    @property
+    def bodies_ids(self) -> np.ndarray:
+        return self.ids if self.body_ids is None else self.body_ids
 
 
 def people_from_msg(msg: Any, topic: str, default_format: str = "") -> tuple[list[Any], np.ndarray]:
@@ -339,7 +344,8 @@ class ImageProcessor:
         seconds = {"pose": decoded + out.seconds.get("pose", 0.0), "mesh": mesh}
         height, width = rgb.shape[:2]
         ids = np.asarray(out.ids, np.uint32)
-        return Frame(list(out.people), ids, out.bodies, seconds, (width, height), False)
+        body_ids = np.asarray(out.body_ids, np.uint32)
+        return Frame(list(out.people), ids, out.bodies, seconds, (width, height), False, body_ids)
 
 
 # --- output messages ----------------------------------------------------------------------------
@@ -359,6 +365,11 @@ class OutputBuilder:
         self.body_model = default_body_model_path().stem
         self.with_keypoints = with_keypoints
         self.faces = _marker_faces() if markers else None
+        self.face_joints = None
+        if self.faces is not None:
+            from k2m_ros.mesh_decimation import body_face_joints
+
+            self.face_joints = body_face_joints(None, self.faces)
 
     def topics(self) -> dict[str, str]:
         out = {BODIES_TOPIC: BODIES_TYPE}
@@ -378,10 +389,15 @@ class OutputBuilder:
 
         kit = self.kit
         header = make_header(kit, stamp, frame_id)
-        msgs = {BODIES_TOPIC: smpl_body_array(kit, frame.bodies, frame.ids, header, self.model,
-                                              self.body_model)}  # fmt: skip
+        bodies = smpl_body_array(
+            kit, frame.bodies, frame.bodies_ids, header, self.model, self.body_model
+        )
+        msgs = {BODIES_TOPIC: bodies}
         if self.faces is not None:
-            msgs[MARKERS_TOPIC] = body_markers(kit, frame.bodies, frame.ids, header, self.faces)
+            msgs[MARKERS_TOPIC] = body_markers(
+                kit, frame.bodies, frame.bodies_ids, header, self.faces,
+                face_joints=self.face_joints,
+            )  # fmt: skip
         if self.with_keypoints:
             msgs[DEFAULT_KEYPOINTS_TOPIC] = person_keypoints_array(
                 kit, frame.people, frame.ids, header, frame.image_size
@@ -656,7 +672,7 @@ class _Session:
             report.seconds[stage].append(frame.seconds.get(stage, 0.0))
         report.frames += 1
         report.bodies += len(frame.bodies)
-        ids = frame.ids if frame.ids_from_input else np.zeros_like(frame.ids)
+        ids = frame.bodies_ids if frame.ids_from_input else np.zeros_like(frame.bodies_ids)
         self.predictions[stamp] = ScoredBodies.from_bodies(frame.bodies, ids)
 
 

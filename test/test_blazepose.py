@@ -352,14 +352,13 @@ def _shifted(image: np.ndarray, dx: float) -> np.ndarray:
 
 @needs_models
 def test_video_mode_tracks_without_the_detector() -> None:
-    """The detector runs on the first frame only; the landmarks follow an image shifted 8 px
-    a frame. Each tracking ROI comes from the last landmarks, so the ROI settles over a few
-    frames and then wobbles: landmarks move by a few pixels on top of the shift (measured
-    <= 4.2 px for the face centre here; MediaPipe smooths this with filters left out here).
-    A few still frames first let the ROI settle, so the shift is measured from there."""
-    tracker = BlazePoseEstimator(video=True, threads=1)
+    """The detector runs on the first frame only; the smoothed landmarks follow an image
+    shifted 8 px a frame, about one frame behind when the motion starts (One Euro filtering,
+    as MediaPipe's video mode) and catching up as it goes on. A few still frames first let the
+    crop settle, so the shift is measured from there."""
+    tracker = BlazePoseEstimator(video=True, redetect_every=0, threads=1)
     base = _astronaut()
-    still, moving, shift = 4, 4, 8.0
+    still, moving, shift = 4, 8, 8.0
     images = [base] * still + [_shifted(base, shift * i) for i in range(1, moving + 1)]
     faces = []
     for frame, image in enumerate(images):
@@ -369,8 +368,10 @@ def test_video_mode_tracks_without_the_detector() -> None:
         ran_detector = "detector_inference" in tracker.stage_times
         assert ran_detector == (frame == 0), frame
     moved = np.array(faces[still - 1 :]) - faces[still - 1]
-    expected = np.stack([shift * np.arange(moving + 1), np.zeros(moving + 1)], axis=1)
-    np.testing.assert_allclose(moved, expected, atol=6.0)
+    lag = shift * np.arange(moving + 1) - moved[:, 0]
+    assert (lag > -2.0).all() and lag.max() < 1.3 * shift, lag  # never ahead, < a frame behind
+    assert lag[-1] < 0.5 * shift and lag[-1] < lag.max() - 2.0, lag  # catching up
+    assert np.abs(moved[:, 1]).max() < 3.0
     tracker.reset()
     tracker.detect(base)
     assert "detector_inference" in tracker.stage_times
@@ -378,10 +379,20 @@ def test_video_mode_tracks_without_the_detector() -> None:
 
 @needs_models
 def test_video_mode_detects_again_when_tracking_is_lost() -> None:
+    """A person missing for a frame or two is looked for in their old crop (a blink, a
+    passer-by) while the detector looks for everyone; after MAX_MISSED frames the track ends."""
+    from k2m_core.pose.blazepose.pipeline import MAX_MISSED
+
+    grey = np.full((512, 512, 3), 128, np.uint8)
     tracker = BlazePoseEstimator(video=True, threads=1)
     assert len(tracker.detect(_astronaut())) == 1
-    assert tracker.detect(np.full((512, 512, 3), 128, np.uint8)) == []
+    assert tracker.detect(grey) == []
     assert "detector_inference" in tracker.stage_times  # lost: looked again at once
+    assert len(tracker.detect(_astronaut())) == 1
+    assert "detector_inference" not in tracker.stage_times  # back in its old crop
+    for _ in range(MAX_MISSED + 1):
+        assert tracker.detect(grey) == []
+    assert tracker._tracks == []
     assert len(tracker.detect(_astronaut())) == 1
     assert "detector_inference" in tracker.stage_times  # nobody tracked: detector again
 
@@ -434,3 +445,34 @@ def test_blank_image_has_nobody(estimator: BlazePoseEstimator) -> None:
 def test_bad_images_are_refused(estimator: BlazePoseEstimator, image: np.ndarray) -> None:
     with pytest.raises(PoseError):
         estimator.detect(image)
+
+
+@needs_models
+def test_a_still_person_settles_in_video_mode() -> None:
+    """The same photo frame after frame: after 10 frames the seen landmarks move under 1.5 px
+    a frame (without the smoothing: 4-9 px, as the crop and the landmarks chase each other)."""
+    from k2m_core.eval.person_detection import landmark_drift
+
+    tracker = BlazePoseEstimator(video=True, threads=1)
+    frames = [tracker.detect(_astronaut())[0].keypoints for _ in range(25)]
+    assert landmark_drift(frames) < 1.5
+
+
+def test_people_side_by_side_are_not_duplicates_but_one_found_twice_is() -> None:
+    """Two people standing close overlap in boxes (IoU over 0.5 here) but not in landmarks."""
+    from k2m_core.pose.blazepose.pipeline import same_person
+    from k2m_core.pose.boxes import box_iou
+
+    rng = np.random.default_rng(0)
+    one = np.column_stack([rng.uniform(100, 300, 33), rng.uniform(50, 450, 33), np.ones(33)])
+    beside = one.copy()
+    beside[:, 0] += 50  # a quarter of the width to the side
+    again = one.copy()
+    again[:, :2] += rng.normal(0, 3, (33, 2))  # the same person, landmarks a little off
+
+    def box(k: np.ndarray) -> np.ndarray:
+        return np.concatenate([k[:, :2].min(0), k[:, :2].max(0)])
+
+    assert box_iou(box(one), box(beside)[None]).max() > 0.5
+    assert not same_person(one, beside)
+    assert same_person(one, again)

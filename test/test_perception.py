@@ -83,3 +83,45 @@ def test_cli_mesh_on_the_bundled_photo(tmp_path: Path, capsys) -> None:
                  "--out", str(tmp_path)]) == 0  # fmt: skip
     assert (tmp_path / "astronaut_mesh.png").is_file()
     assert "astronaut: 1 people" in capsys.readouterr().out
+
+
+# --- honest partial bodies -------------------------------------------------------------------
+
+
+def test_a_head_and_shoulders_portrait_gets_no_body_and_says_why(
+    pipeline: HumanMeshPipeline,
+) -> None:
+    """matplotlib's Grace Hopper portrait: a face and shoulders, no hips: before, a small
+    tilted body was made up around the face."""
+    import matplotlib.cbook
+    from PIL import Image
+
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg")
+    image = np.asarray(Image.open(path).convert("RGB"))
+    result = pipeline.process(image)
+    assert len(result.people) == 1 and len(result.bodies) == 0
+    assert "head and shoulders" in result.no_body[0]
+
+
+def test_guessed_keypoints_become_guessed_joints(pipeline: HumanMeshPipeline) -> None:
+    """A person whose legs the detector placed but did not see (behind a table): the legs are
+    not given to the network as seen, and Bodies.observed says the legs were guessed."""
+    from k2m_core.body.skeleton import SMPL_JOINT_NAMES
+    from k2m_core.export.onnx_export import IMAGE_SIZE, parity_keypoints
+    from k2m_core.keypoints.formats import get_format
+
+    engine = pipeline.engine
+    names = get_format("coco18").keypoint_names
+    person = parity_keypoints(18, 1, seed=2, image_size=IMAGE_SIZE)[0]
+    person[:, 2] = 0.95
+    for leg in ("left_knee", "right_knee", "left_ankle", "right_ankle"):
+        person[names.index(leg), 2] = 0.2  # placed, not seen
+    estimator = KeypointsPassthrough(keypoint_format="coco18")
+    estimator.set_keypoints([person])
+    partial = HumanMeshPipeline(estimator, engine)
+    width, height = IMAGE_SIZE
+    result = partial.process(np.zeros((height, width, 3), np.uint8))
+    assert result.keypoints[0, names.index("left_knee"), 2] == 0.0
+    observed = dict(zip(SMPL_JOINT_NAMES, result.bodies.observed[0].tolist(), strict=True))
+    assert not any(observed[j] for j in ("left_knee", "right_knee", "left_ankle", "left_foot"))
+    assert all(observed[j] for j in ("pelvis", "spine2", "head", "left_wrist", "right_elbow"))

@@ -285,7 +285,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for name in ("astronaut", "camera"):
         assert (tmp_path / f"{name}_mesh.png").stat().st_size > 10_000
         record = json.loads((tmp_path / f"{name}_smpl.json").read_text())
-        person = record["people"][0]
+        person = record["bodies"][0]
+        assert person["person"] == 0 and isinstance(person["joints_guessed"], list)
         assert len(person["betas"]) == 10 and len(person["body_pose"]) == 69
         assert person["placed"] and person["translation"][2] > 0
     assert (tmp_path / "sample_bag" / "metadata.yaml").is_file()

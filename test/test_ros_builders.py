@@ -115,6 +115,7 @@ def test_smpl_body_array(bodies: Bodies, header) -> None:
         np.testing.assert_array_equal(body.body_pose.reshape(23, 3), bodies.body_pose[row])
         np.testing.assert_array_equal(body.translation, bodies.translation[row])
         np.testing.assert_array_equal(body.joints.reshape(24, 3), bodies.joints[row])
+        np.testing.assert_array_equal(body.joints_observed, bodies.observed[row])
         assert body.confidence == pytest.approx(bodies.confidence[row], rel=1e-6)
 
 
@@ -133,6 +134,7 @@ def test_markers_hold_mesh_skeleton_and_label_per_person(
         _check_header(marker.header)
     ids = [(m.ns, m.id) for m in people]
     assert len(set(ids)) == len(ids)
+    assert [m.id for m in people[:3]] == [0, 2, 3]  # 4 per person: seen mesh, guessed, ...
     for row in range(len(bodies)):
         mesh, skeleton, label = people[3 * row : 3 * row + 3]
         assert mesh.type == Marker.TRIANGLE_LIST and len(mesh.points) == 3 * len(faces)
@@ -150,6 +152,33 @@ def test_markers_hold_mesh_skeleton_and_label_per_person(
     assert len(set(colour)) == 3
     full = builders.body_markers(KIT, bodies.select(slice(0, 1)), IDS[:1], header, engine.faces)
     assert len(full.markers[1].points) == 3 * len(engine.faces) == 3 * 13776
+
+
+def test_guessed_parts_are_drawn_see_through(bodies: Bodies, header) -> None:
+    from k2m_core.body.skeleton import SMPL_JOINT_NAMES
+    from k2m_ros.mesh_decimation import body_face_joints
+
+    faces = decimated_body_faces()
+    face_joints = body_face_joints(None, faces)
+    observed = np.ones((len(bodies), 24), bool)
+    legs = [SMPL_JOINT_NAMES.index(j) for j in ("left_knee", "left_ankle", "left_foot")]
+    observed[0, legs] = False
+    partial = dataclasses.replace(bodies, observed=observed)
+    msg = _round_trip(builders.body_markers(KIT, partial, IDS, header, faces,
+                                            face_joints=face_joints))  # fmt: skip
+    Marker = type(msg.markers[0])
+    seen, guessed, skeleton, label = msg.markers[1:5]
+    assert [m.id for m in (seen, guessed, skeleton, label)] == [0, 1, 2, 3]
+    assert seen.type == guessed.type == Marker.TRIANGLE_LIST
+    assert guessed.color.a < 0.5 < seen.color.a
+    leg_faces = np.isin(face_joints, legs).sum()
+    assert len(guessed.points) == 3 * leg_faces and len(seen.points) == 3 * (len(faces) - leg_faces)
+    alphas = np.array([c.a for c in skeleton.colors]).reshape(-1, 2)[:, 0]
+    assert len(skeleton.colors) == len(skeleton.points) and (alphas < 0.5).sum() == len(legs)
+    assert "3 of 24 joints guessed" in label.text
+    assert len(msg.markers) == 1 + 4 + 3 + 3  # the others are whole: no guessed mesh
+    body = _round_trip(builders.smpl_body_array(KIT, partial, IDS, header, "m", "b")).bodies[0]
+    assert body.joints_observed.sum() == 21 and not body.joints_observed[legs].any()
 
 
 def test_markers_skip_the_mesh_and_draw_keypoint_edges_on_request(bodies: Bodies, header) -> None:

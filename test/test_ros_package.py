@@ -126,6 +126,7 @@ def _k2m_messages() -> dict[str, Any]:
         body_pose=np.linspace(-0.5, 0.5, 69, dtype=np.float32),
         translation=np.array([0.1, -0.2, 3.0], np.float32),
         joints=np.linspace(-1, 3, 72, dtype=np.float32),
+        joints_observed=np.arange(24) % 3 > 0,
         reprojection_px=4.25,
         placed=True,
     )

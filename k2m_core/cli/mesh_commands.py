@@ -46,13 +46,38 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
     return named + [(name, example_image(name)) for name in args.example]
 
 
-def draw_result(image: np.ndarray, result: Any, faces: np.ndarray, intrinsics: Any) -> np.ndarray:
-    """A pipeline result over its image: the meshes, then each person's box and skeleton."""
+GUESSED_ALPHA = 0.25  # mesh parts no keypoint showed: see-through (seen parts: 0.7)
+
+
+def draw_result(
+    image: np.ndarray,
+    result: Any,
+    faces: np.ndarray,
+    intrinsics: Any,
+    face_joints: np.ndarray | None = None,
+) -> np.ndarray:
+    """A pipeline result over its image: the meshes (with ``face_joints``, parts no keypoint
+    showed see-through), then each person's box and skeleton."""
+    from k2m_core.body.parts import face_alpha
     from k2m_core.viz.mesh_overlay import overlay_meshes
     from k2m_core.viz.pose_overlay import draw_pose
 
-    meshes = overlay_meshes(image, result.bodies.vertices, faces, intrinsics)
+    bodies = result.bodies
+    alpha = None
+    if face_joints is not None and bodies.observed is not None:
+        alpha = face_alpha(bodies.observed, face_joints, 0.7, GUESSED_ALPHA)
+    meshes = overlay_meshes(image, bodies.vertices, faces, intrinsics, face_alpha=alpha)
     return draw_pose(meshes, result.people)
+
+
+def engine_face_joints(body_model: Any = None) -> np.ndarray:
+    """Each mesh face's SMPL joint for the shipped (or given) body model."""
+    from k2m_core.body.model_file import load_body_model_file, resolve_body_model_path
+    from k2m_core.body.parts import face_joints
+    from k2m_core.paths import default_body_model_path
+
+    data = load_body_model_file(resolve_body_model_path(body_model or default_body_model_path()))
+    return face_joints(data.faces, data.weights)
 
 
 def example_image(name: str) -> np.ndarray:
@@ -72,6 +97,7 @@ def _mesh(args: argparse.Namespace) -> int:
     inputs = _inputs(args)
     pipeline = create_pipeline(args.estimator, args.backend, device=args.device)
     faces = pipeline.engine.faces
+    joints = engine_face_joints()
     for name, image in inputs:
         height, width = image.shape[:2]
         intrinsics = (PinholeIntrinsics(*args.intrinsics) if args.intrinsics
@@ -79,7 +105,7 @@ def _mesh(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         result = pipeline.process(image, intrinsics)
         ms = 1e3 * (time.perf_counter() - started)
-        picture = draw_result(image, result, faces, intrinsics)
+        picture = draw_result(image, result, faces, intrinsics, joints)
         out = write_rgb(args.out / f"{name}_mesh.png", picture)
         bodies = result.bodies
         where = ", ".join(

@@ -7,15 +7,11 @@ of the CLI starts without it.
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from k2m_core.cli.mesh_commands import EXAMPLES, draw_result, example_image
+from k2m_core.cli.mesh_commands import EXAMPLES, draw_result, engine_face_joints, example_image
 
 DEMO_OUT = Path("out/demo")
 
@@ -156,6 +152,7 @@ def _demo_photo(name: str, out: Path, pipeline: Any) -> None:
     """One scikit-image photo -> mesh overlay PNG + SMPL parameters JSON (as `k2m mesh`)."""
     from k2m_core.cli.pose_commands import write_rgb
     from k2m_core.infer.camera_fit import default_intrinsics
+    from k2m_core.perception.record import compact_json, frame_record
 
     image = example_image(name)
     height, width = image.shape[:2]
@@ -163,56 +160,11 @@ def _demo_photo(name: str, out: Path, pipeline: Any) -> None:
     started = time.perf_counter()
     result = pipeline.process(image, intrinsics)
     ms = 1e3 * (time.perf_counter() - started)
-    picture = draw_result(image, result, pipeline.engine.faces, intrinsics)
+    picture = draw_result(image, result, pipeline.engine.faces, intrinsics, engine_face_joints())
     png = write_rgb(out / f"{name}_mesh.png", picture)
-    record = _bodies_record(name, (width, height), intrinsics, result)
+    record = frame_record(name, (width, height), intrinsics, result)
     json_path = out / f"{name}_smpl.json"
     json_path.write_text(compact_json(record) + "\n")
     print(f"k2m demo: {name}: {len(result.bodies)} people in {ms:.0f} ms (pose "
           f"{1e3 * result.seconds['pose']:.0f} ms, mesh {1e3 * result.seconds['mesh']:.0f} ms)"
           f" -> {png}, {json_path}")  # fmt: skip
-
-
-def compact_json(value: Any) -> str:
-    """Indented JSON with each innermost list of numbers on one line, so a 72-number pose
-    reads as one row instead of 72."""
-    text = json.dumps(value, indent=1)
-    return re.sub(r"\[[^\[\]{}\"]*\]", lambda m: f"[{' '.join(m.group(0)[1:-1].split())}]", text)
-
-
-def _bodies_record(
-    name: str, image_size: tuple[int, int], intrinsics: Any, result: Any
-) -> dict[str, Any]:
-    """The SMPL parameters of a FrameResult as plain JSON (camera optical frame, metres)."""
-    from k2m_core.paths import default_body_model_path, default_model_path
-
-    b = result.bodies
-
-    def rounded(a: np.ndarray) -> Any:
-        return np.round(np.asarray(a, np.float64), 6).tolist()
-
-    people = [
-        {
-            "keypoint_format": result.people[i].keypoint_format,
-            "score": round(float(result.people[i].score), 4),
-            "keypoints": rounded(result.people[i].keypoints),
-            "confidence": round(float(b.confidence[i]), 4),
-            "betas": rounded(b.betas[i]),
-            "global_orient": rounded(b.global_orient[i]),
-            "body_pose": rounded(b.body_pose[i].reshape(-1)),
-            "translation": rounded(b.translation[i]),
-            "joints": rounded(b.joints[i]),
-            "reprojection_px": round(float(b.reprojection_px[i]), 3),
-            "placed": bool(b.placed[i]),
-        }
-        for i in range(len(b))
-    ]
-    return {
-        "image": name,
-        "image_size": list(image_size),
-        "intrinsics": {k: float(getattr(intrinsics, k)) for k in ("fx", "fy", "cx", "cy")},
-        "frame": "camera optical (x right, y down, z forward; metres; axis-angle radians)",
-        "model": default_model_path().stem,
-        "body_model": default_body_model_path().stem,
-        "people": people,
-    }

@@ -28,6 +28,9 @@ class Bodies:
     confidence: np.ndarray  # (N,) in [0, 1]: keypoint support x agreement with the detections
     reprojection_px: np.ndarray  # (N,) mean confidence-weighted pixel error of the fit
     placed: np.ndarray  # (N,) bool: the camera fit had enough keypoints to place the body
+    # (N, 24) bool per SMPL joint: shown by a detected keypoint (else the network guessed it);
+    # None where nobody says (ground truth, hand-made bodies)
+    observed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.betas)

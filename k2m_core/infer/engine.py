@@ -20,6 +20,7 @@ from k2m_core.geometry.rotations import matrix_to_axis_angle
 from k2m_core.infer.backend import Backend
 from k2m_core.infer.bodies import Bodies
 from k2m_core.infer.camera_fit import CameraFit, box_size, default_intrinsics, fit_body_to_camera
+from k2m_core.keypoints.support import observed_joints
 from k2m_core.paths import cache_dir
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -178,7 +179,15 @@ class Key2MeshEngine:
             confidence=person_confidence(keypoints, self.available, fit.reprojection_px),
             reprojection_px=fit.reprojection_px.astype(np.float32),
             placed=fit.valid,
+            observed=self._observed(keypoints),
         )
+
+    def _observed(self, keypoints: np.ndarray) -> np.ndarray:
+        """(N, 24): the SMPL joints a keypoint the network used (confidence >= its mask
+        threshold, in the model's format) shows."""
+        used = (keypoints[..., 2] >= MIN_CONFIDENCE) & self.available
+        masked = np.concatenate([keypoints[..., :2], used[..., None]], axis=-1)
+        return observed_joints(masked, self.keypoint_format)
 
     def _empty(self) -> Bodies:
         def zeros(*shape: int) -> np.ndarray:
@@ -197,6 +206,7 @@ class Key2MeshEngine:
             confidence=zeros(),
             reprojection_px=zeros(),
             placed=np.zeros(0, bool),
+            observed=np.zeros((0, 24), bool),
         )
 
     @cached_property

@@ -19,14 +19,16 @@ def overlay_meshes(
     faces: np.ndarray,
     intrinsics: PinholeIntrinsics,
     alpha: float = 0.7,
+    face_alpha: np.ndarray | None = None,
 ) -> np.ndarray:
     """(H, W, 3) uint8 RGB with N meshes (N, V, 3), optical frame metres, painted far to near.
 
     Faces of every person are sorted together, so a nearer person covers a farther one.
-    Faces behind the camera are skipped. Returns a new image.
+    Faces behind the camera are skipped. ``face_alpha`` (N, F) overrides ``alpha`` per face
+    (guessed parts see-through, k2m_core.body.parts.face_alpha). Returns a new image.
     """
     canvas = image.copy()
-    polygons, colours, depths = [], [], []
+    polygons, colours, depths, alphas = [], [], [], []
     for i, verts in enumerate(np.asarray(vertices, np.float64)):
         smpl_view = verts * np.array([1.0, -1.0, -1.0])  # shading expects a viewer down -z
         rgb, _ = face_shading(smpl_view, faces, PERSON_COLOURS[i % len(PERSON_COLOURS)])
@@ -40,17 +42,19 @@ def overlay_meshes(
         polygons.append(tri[keep])
         colours.append(rgb[keep])
         depths.append(z[keep].mean(axis=1))
+        opacity = np.full(len(faces), alpha) if face_alpha is None else face_alpha[i]
+        alphas.append(opacity[keep])
     if not polygons:
         return canvas
-    tri, rgb, depth = (np.concatenate(a) for a in (polygons, colours, depths))
+    tri, rgb, depth, opacity = (np.concatenate(a) for a in (polygons, colours, depths, alphas))
     layer = canvas.copy()
-    mask = np.zeros(canvas.shape[:2], np.uint8)
+    cover = np.zeros(canvas.shape[:2], np.float32)  # the nearest face's opacity per pixel
     shift = 4  # sub-pixel precision for cv2's fixed-point polygons
     points = np.round(tri * (1 << shift)).astype(np.int32)
     for k in np.argsort(-depth):
         colour = tuple(int(255 * c) for c in rgb[k])
         cv2.fillConvexPoly(layer, points[k], colour, lineType=cv2.LINE_AA, shift=shift)
-        cv2.fillConvexPoly(mask, points[k], 255, shift=shift)
-    covered = mask > 0
-    canvas[covered] = (alpha * layer[covered] + (1 - alpha) * canvas[covered]).astype(np.uint8)
-    return canvas
+        cv2.fillConvexPoly(cover, points[k], float(opacity[k]), shift=shift)
+    weight = cover[..., None]
+    blended = weight * layer + (1 - weight) * canvas
+    return blended.astype(np.uint8)

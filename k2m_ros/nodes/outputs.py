@@ -85,6 +85,7 @@ class BodyOutputs:
         self.node = node
         self.model, self.body_model = components.model_names(values)
         self.faces, note = components.marker_faces(values, faces)
+        self.face_joints = components.marker_face_joints(values, self.faces)
         node.get_logger().info(f"mesh markers: {note}")
         self.limiter = RateLimiter(float(values["marker_rate_hz"]))
         self.publishers = [
@@ -123,11 +124,11 @@ class BodyOutputs:
             return False
         kit = self.kit
         if markers:
-            self.markers.publish(
-                builders.body_markers(
-                    kit, bodies, ids, header, self.faces, lifetime_ns=MARKER_LIFETIME_NS
-                )
-            )
+            msg = builders.body_markers(
+                kit, bodies, ids, header, self.faces, lifetime_ns=MARKER_LIFETIME_NS,
+                face_joints=self.face_joints,
+            )  # fmt: skip
+            self.markers.publish(msg)
         if cloud:
             self.cloud.publish(builders.vertex_cloud(kit, bodies, header))
         return True

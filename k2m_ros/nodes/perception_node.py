@@ -75,10 +75,10 @@ class PerceptionNode(base.K2mNode):
             intrinsics = self.camera.for_image(rgb.shape[1], rgb.shape[0])
             frame = self.perception.process(rgb, intrinsics, header_stamp_ns(header))
             processed = time.perf_counter()
-            self.bodies.publish(frame.bodies, frame.ids, header)
+            self.bodies.publish(frame.bodies, frame.body_ids, header)
             self.keypoints.publish(frame.people, frame.ids, header, rgb.shape[1::-1])
             published = time.perf_counter()
-            self.bodies.publish_meshes(frame.bodies, frame.ids, header)
+            self.bodies.publish_meshes(frame.bodies, frame.body_ids, header)
             if self.debug is not None:
                 self.debug.publish(header, rgb, frame.people, bodies=frame.bodies,
                                    faces=self.bodies.faces, intrinsics=intrinsics)  # fmt: skip
@@ -88,7 +88,7 @@ class PerceptionNode(base.K2mNode):
         done = time.perf_counter()
         seconds = {"decode": decoded - started, **frame.seconds, "publish": published - processed,
                    "markers": done - published, "total": done - started}  # fmt: skip
-        self.stats.frame_out(seconds, len(frame.ids))
+        self.stats.frame_out(seconds, len(frame.ids), frame.no_body)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -60,10 +60,10 @@ class PoseNode(base.K2mNode):
             header = outputs.output_header(self.kit, msg.header, self.values["frame_id_override"])
             rgb = any_image_to_rgb(msg)
             decoded = time.perf_counter()
-            people = self.estimator.detect(rgb)
+            stamp = header_stamp_ns(header)
+            people = components.detect_people(self.estimator, rgb, stamp)
             found = time.perf_counter()
-            fmt = self.estimator.keypoint_format
-            ids = track_people(self.tracker, people, fmt, header_stamp_ns(header))
+            ids = track_people(self.tracker, people, self.estimator.keypoint_format, stamp)
             tracked = time.perf_counter()
             self.keypoints.publish(people, ids, header, rgb.shape[1::-1])
             if self.debug is not None:

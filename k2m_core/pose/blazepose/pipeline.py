@@ -3,10 +3,11 @@ landmarks, for several people at once, with MediaPipe's video-mode ROI tracking.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +36,19 @@ from k2m_core.pose.blazepose.landmarks import (
     rotate_world,
 )
 from k2m_core.pose.blazepose.roi import Roi, roi_from_alignment_points
-from k2m_core.pose.boxes import box_iou
+from k2m_core.pose.landmark_smoothing import LandmarkSmoother, object_scale
 
 DETECTOR_FILE = "blazepose_detector.onnx"
 LANDMARK_FILE = "blazepose_landmark_full.onnx"
 NMS_IOU = 0.3
 POSE_FLAG_THRESHOLD = 0.5
-DUPLICATE_IOU = 0.5  # two results whose landmark boxes overlap this much are one person
+# two results are one person when their landmarks lie on top of each other: median distance
+# under this share of the person's size (boxes of people side by side overlap; landmarks do not)
+DUPLICATE_DISTANCE = 0.1
+# a detection is of a tracked person when its ROI centre is this close (in ROI sizes)
+TRACKED_DISTANCE = 0.5
+MAX_MISSED = 2  # frames a tracked person's crop is tried again before the track ends
+FRAME_NS = 33_333_333  # video frames without stamps: 30 per second
 MIN_ROI_SIZE = 4.0  # pixels; smaller detections cannot hold a body
 _CONVERT_HINT = (
     "convert MediaPipe 0.10.21's pose_detection.tflite and pose_landmark_full.tflite to ONNX "
@@ -56,12 +63,28 @@ def default_model_dir() -> Path:
     return pose_models_dir()
 
 
+@dataclass
+class _Track:
+    """A person followed in video mode: the crop to look in next, and the landmark filter."""
+
+    key: int
+    roi: Roi
+    smoother: LandmarkSmoother = field(default_factory=LandmarkSmoother)
+    missed: int = 0
+
+
 @dataclass(frozen=True)
 class _Found:
-    """A person found in one ROI, with the ROI its auxiliary landmarks give the next frame."""
+    """A person found in one ROI: its auxiliary points (next frame's crop), and the track
+    whose crop it was found in (None: a fresh detection)."""
 
     person: Person
-    next_roi: Roi
+    aux: np.ndarray  # (2, 2) pixels: body centre, scale point
+    track: _Track | None = None
+
+    @property
+    def next_roi(self) -> Roi:
+        return roi_from_alignment_points(self.aux[0], self.aux[1])
 
 
 def _open(
@@ -104,13 +127,20 @@ def _landmark_bbox(points: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.concatenate([low, high]).astype(np.float32)
 
 
+def same_person(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two (K, >=2) landmark sets describe one person (they lie on top of each other)."""
+    gaps = np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
+    scale = max(object_scale(a[:, :2]), object_scale(b[:, :2]))
+    return float(np.median(gaps)) < DUPLICATE_DISTANCE * scale
+
+
 def _drop_duplicates(found: list[_Found], max_people: int) -> list[_Found]:
-    """Best pose flag first; a result overlapping a better one is the same person twice
-    (a tracked ROI and a fresh detection, or two detections NMS kept apart)."""
+    """Tracked people first (ids stay put), then best pose flag; a result whose landmarks lie
+    on a kept one's is the same person found twice (a tracked crop and a fresh detection, or
+    two detections NMS kept apart). People side by side overlap in boxes, not in landmarks."""
     kept: list[_Found] = []
-    for item in sorted(found, key=lambda f: -f.person.score):
-        boxes = np.array([k.person.bbox for k in kept]).reshape(-1, 4)
-        if kept and box_iou(item.person.bbox, boxes).max() > DUPLICATE_IOU:
+    for item in sorted(found, key=lambda f: (f.track is None, -f.person.score)):
+        if any(same_person(item.person.keypoints, k.person.keypoints) for k in kept):
             continue
         kept.append(item)
         if len(kept) == max_people:
@@ -118,14 +148,27 @@ def _drop_duplicates(found: list[_Found], max_people: int) -> list[_Found]:
     return kept
 
 
+def _near(roi: Roi, others: Sequence[Roi]) -> bool:
+    """Whether a detection's ROI is that of a person already found (centre within half a
+    crop, size within a factor of two)."""
+    for other in others:
+        gap = np.hypot(roi.cx - other.cx, roi.cy - other.cy)
+        if gap < TRACKED_DISTANCE * other.size and 0.5 < roi.size / other.size < 2.0:
+            return True
+    return False
+
+
 class BlazePoseEstimator:
     """MediaPipe's BlazePose (full) two-stage pipeline on ONNX Runtime.
 
     Image mode runs the detector on every image. Video mode (``video=True``) works like
-    MediaPipe's tracking: the next frame's ROIs come from this frame's landmarks and the
-    detector is skipped while every tracked person's pose flag holds; it runs again when one
-    is lost, and every ``redetect_every`` frames (0: never while tracking) to pick up people
-    who walk in. ``stage_times`` holds the last call's seconds per stage that ran.
+    MediaPipe's tracking: the next frame's ROIs come from this frame's (smoothed) landmarks
+    and the detector is skipped while every tracked person's pose flag holds; it runs again
+    when one is lost, and every ``redetect_every`` frames (0: never while tracking; 10 by
+    default, a third of a second at 30 Hz) to pick up people who walk in, leaving those it
+    follows on their tracks. Landmarks are smoothed as MediaPipe does (landmark_smoothing); a
+    person missed for up to MAX_MISSED frames is looked for in their old crop.
+    ``stage_times`` holds the last call's seconds per stage that ran.
 
     People: keypoints [u, v, visibility] in image pixels, bbox around the 33 landmarks
     (clipped to the image), score the landmark model's pose flag (tracked people have no
@@ -141,7 +184,7 @@ class BlazePoseEstimator:
         max_people: int = 4,
         detection_threshold: float = 0.5,
         video: bool = False,
-        redetect_every: int = 0,
+        redetect_every: int = 10,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         runtime: str = "onnxruntime",
@@ -183,31 +226,64 @@ class BlazePoseEstimator:
         )
         batch = self._landmarker.input_shape()[0]
         self._landmark_batch = batch if isinstance(batch, int) else None
-        self._tracks: list[Roi] = []
+        self._tracks: list[_Track] = []
         self._frames_since_detection = 0
+        self._next_key = 1
+        self._stamp_ns = 0
 
     def reset(self) -> None:
         """Forget tracked people: the next frame runs the detector."""
         self._tracks = []
         self._frames_since_detection = 0
+        self._stamp_ns = 0
 
-    def detect(self, image: np.ndarray) -> list[Person]:
-        """(H, W, 3) uint8 RGB -> up to max_people people, best pose flag first."""
+    def detect(self, image: np.ndarray, stamp_ns: int | None = None) -> list[Person]:
+        """(H, W, 3) uint8 RGB -> up to max_people people, tracked ones first in video mode,
+        then best pose flag. ``stamp_ns`` (video mode) times the landmark smoothing; without
+        it frames are taken to come at 30 per second."""
         image = check_image(image)
         self.stage_times = {}
-        tracks = self._tracks if self.video else []
-        due = not tracks or (
-            self.redetect_every > 0 and self._frames_since_detection >= self.redetect_every
+        if not self.video:
+            found = self._find_people(image, self._detect_rois(image))
+            return [k.person for k in _drop_duplicates(found, self.max_people)]
+        self._stamp_ns = self._stamp_ns + FRAME_NS if stamp_ns is None else int(stamp_ns)
+        tracks = self._tracks
+        found = self._find_people(image, [t.roi for t in tracks], tracks)
+        due = (
+            not tracks
+            or len(found) < len(tracks)  # someone was lost: look for them now
+            or (self.redetect_every > 0 and self._frames_since_detection >= self.redetect_every)
         )
-        rois = tracks + (self._detect_rois(image) if due else [])
-        found = self._find_people(image, rois)
-        if not due and len(found) < len(tracks):  # someone was lost: look for them now
-            due = True
-            found += self._find_people(image, self._detect_rois(image))
+        if due:  # newcomers: detections not on a person already followed
+            seen = [f.next_roi for f in found]
+            fresh = [r for r in self._detect_rois(image) if not _near(r, seen)]
+            found += self._find_people(image, fresh)
         kept = _drop_duplicates(found, self.max_people)
         self._frames_since_detection = 1 if due else self._frames_since_detection + 1
-        self._tracks = [k.next_roi for k in kept] if self.video else []
-        return [k.person for k in kept]
+        return self._follow(kept, tracks, image.shape[1], image.shape[0])
+
+    def _follow(
+        self, kept: list[_Found], tracks: list[_Track], width: int, height: int
+    ) -> list[Person]:
+        """Smooth each kept person on its track (a new track for a fresh detection), place the
+        next crops, and keep a lost track's crop for MAX_MISSED more frames."""
+        people, following = [], []
+        for item in kept:
+            track = item.track
+            if track is None:
+                track = _Track(self._next_key, item.next_roi)
+                self._next_key += 1
+            keypoints, aux = track.smoother(item.person.keypoints, item.aux, self._stamp_ns)
+            track.roi, track.missed = roi_from_alignment_points(aux[0], aux[1]), 0
+            box = _landmark_bbox(keypoints[:, :2], width, height)
+            people.append(dataclasses.replace(item.person, keypoints=keypoints, bbox=box))
+            following.append(track)
+        for track in tracks:
+            if track not in following and track.missed < MAX_MISSED:
+                track.missed += 1
+                following.append(track)
+        self._tracks = following[: self.max_people + MAX_MISSED]
+        return people
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -242,8 +318,11 @@ class BlazePoseEstimator:
         parts = [self._landmarker.run({name: crop[None]}) for crop in crops]
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
-    def _find_people(self, image: np.ndarray, rois: list[Roi]) -> list[_Found]:
-        """Landmarks for every ROI in one batch; ROIs whose pose flag fails are dropped."""
+    def _find_people(
+        self, image: np.ndarray, rois: list[Roi], tracks: Sequence[_Track] | None = None
+    ) -> list[_Found]:
+        """Landmarks for every ROI in one batch (``tracks[i]`` the track ROI i belongs to);
+        ROIs whose pose flag fails are dropped."""
         if not rois:
             return []
         with self._timed("landmark_crop"):
@@ -258,7 +337,16 @@ class BlazePoseEstimator:
             xy = refine_with_heatmap(decoded[..., :2], outputs[self._heatmap_out])
             height, width = image.shape[:2]
             found = [
-                self._person(roi, xy[i], decoded[i], world[i], float(flags[i]), width, height)
+                self._person(
+                    roi,
+                    xy[i],
+                    decoded[i],
+                    world[i],
+                    float(flags[i]),
+                    width,
+                    height,
+                    tracks[i] if tracks else None,
+                )
                 for i, roi in enumerate(rois)
                 if flags[i] >= POSE_FLAG_THRESHOLD
             ]
@@ -273,8 +361,9 @@ class BlazePoseEstimator:
         flag: float,
         width: int,
         height: int,
+        track: _Track | None,
     ) -> _Found:
-        """One ROI's outputs -> a Person in image pixels, plus its next-frame ROI."""
+        """One ROI's outputs -> a Person in image pixels, plus its auxiliary points."""
         pixels = project_to_image(xy, roi)
         pose = slice(0, NUM_POSE_LANDMARKS)
         keypoints = np.concatenate([pixels[pose], decoded[pose, 3:4]], axis=1)
@@ -288,5 +377,4 @@ class BlazePoseEstimator:
                 "presence": decoded[pose, 4].astype(np.float32),
             },
         )
-        next_roi = roi_from_alignment_points(pixels[AUX_CENTRE], pixels[AUX_SCALE])
-        return _Found(person, next_roi)
+        return _Found(person, pixels[[AUX_CENTRE, AUX_SCALE]].astype(np.float32), track)

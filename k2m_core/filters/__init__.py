@@ -1,0 +1,1 @@
+"""Temporal filters for keypoints and body parameters."""
