@@ -19,6 +19,7 @@ setup(
         "pyyaml>=6.0",
         "safetensors>=0.4",
         "tqdm>=4.66",
+        "numba>=0.60",
     ],
     extras_require={
         "generate": ["scikit-image>=0.22", "fast-simplification>=0.1.7"],

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from k2m_core.body.smpl import SmplModel
 from k2m_core.geometry.camera import PinholeIntrinsics
 from k2m_core.infer.engine import Bodies, Key2MeshEngine
 from k2m_core.perception.pipeline import HumanMeshPipeline
@@ -30,13 +30,13 @@ class FrameOutput:
     no_body: dict[int, str] = field(default_factory=dict)  # person row -> why it has no body
 
 
-def engine_body_model(engine: Key2MeshEngine) -> SmplModel | None:
+def engine_body_model(engine: Key2MeshEngine) -> Any:
     """The SmplModel a torch engine poses bodies with (for BodySmoother(body=...)); None for
     ONNX Runtime / TensorRT, whose body lives inside the graph: load the same body file with
     SmplModel.from_file instead."""
     graph = getattr(engine.backend, "graph", None)
     body = getattr(graph, "body", None)
-    return body if isinstance(body, SmplModel) else None
+    return body if type(body).__name__ == "SmplModel" else None  # no torch import for others
 
 
 class RosPerception:

@@ -14,21 +14,18 @@ mapped back to rotations by Gram-Schmidt.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 
-from k2m_core.body.smpl import SmplModel
-from k2m_core.data.normalize import MIN_CONFIDENCE
 from k2m_core.filters.one_euro import OneEuroFilter
-from k2m_core.geometry.rotations import (
-    matrix_to_axis_angle,
-    matrix_to_rotation_6d,
-    rotation_6d_to_matrix,
-)
+from k2m_core.geometry.axis_angle import matrix_to_axis_angle
 from k2m_core.infer.bodies import Bodies
+from k2m_core.keypoints.support import MIN_CONFIDENCE
+
+if TYPE_CHECKING:
+    from k2m_core.body.smpl import SmplModel
 
 UNTRACKED = 0  # the id of a person with nothing to track (no keypoint seen), as in the msgs
 _NO_MATCH = 1e9  # cost of a forbidden pair; linear_sum_assignment needs finite costs
@@ -199,7 +196,7 @@ class RecentIds:
 def body_parameters(bodies: Bodies) -> np.ndarray:
     """(N, 157) the vectors smoothed: betas (10), 24 rotations as 6D (root first), transl."""
     rotations = np.asarray(bodies.rot_mats, np.float32)
-    six_d = matrix_to_rotation_6d(torch.from_numpy(rotations)).numpy()
+    six_d = rotations[..., :, :2].reshape(*rotations.shape[:-2], 6)  # SPIN/HMR 6D
     flat = six_d.reshape(len(bodies), rotations.shape[1] * 6)  # (0, 144) for an empty frame
     return np.concatenate([bodies.betas, flat, bodies.translation], 1)
 
@@ -207,8 +204,8 @@ def body_parameters(bodies: Bodies) -> np.ndarray:
 def _split_parameters(vectors: np.ndarray, num_betas: int) -> tuple[np.ndarray, ...]:
     """Inverse of :func:`body_parameters`: betas, rotation matrices (N, 24, 3, 3), transl."""
     betas = vectors[:, :num_betas]
-    six_d = torch.from_numpy(np.ascontiguousarray(vectors[:, num_betas:-3], np.float32))
-    matrices = rotation_6d_to_matrix(six_d.reshape(len(vectors), 24, 6)).numpy()
+    six_d = np.asarray(vectors[:, num_betas:-3], np.float64).reshape(len(vectors), 24, 6)
+    matrices = rotation_6d_to_matrix(six_d).astype(np.float32)
     return betas.astype(np.float32), matrices, vectors[:, -3:].astype(np.float32)
 
 
@@ -303,7 +300,17 @@ def _with_root(bodies: Bodies, root: np.ndarray, translation: np.ndarray) -> Bod
     )
 
 
-@torch.inference_mode()
+def rotation_6d_to_matrix(six_d: np.ndarray) -> np.ndarray:
+    """(..., 6) -> (..., 3, 3): Gram-Schmidt on the two columns, then their cross product
+    (k2m_core.geometry.rotations' method, in numpy: smoothing must not need torch)."""
+    columns = six_d.reshape(*six_d.shape[:-1], 3, 2)
+    a1, a2 = columns[..., 0], columns[..., 1]
+    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
+    b2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
+    b2 = b2 / np.maximum(np.linalg.norm(b2, axis=-1, keepdims=True), 1e-12)
+    return np.stack([b1, b2, np.cross(b1, b2)], axis=-1)
+
+
 def _reposed(
     body: SmplModel,
     bodies: Bodies,
@@ -311,21 +318,25 @@ def _reposed(
     matrices: np.ndarray,
     translation: np.ndarray,
 ) -> Bodies:
-    """Bodies re-posed by the SMPL forward pass from smoothed parameters."""
+    """Bodies re-posed by the SMPL forward pass from smoothed parameters (a torch engine's
+    body: this path runs only where torch does)."""
+    import torch
+
     device = body.faces.device
 
     def tensor(x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)
 
     with_mesh = bodies.vertices is not None
-    out = body(
-        tensor(betas),
-        tensor(matrices[:, 0]),
-        tensor(matrices[:, 1:]),
-        transl=tensor(translation),
-        return_vertices=with_mesh,
-        return_h36m=False,
-    )
+    with torch.inference_mode():
+        out = body(
+            tensor(betas),
+            tensor(matrices[:, 0]),
+            tensor(matrices[:, 1:]),
+            transl=tensor(translation),
+            return_vertices=with_mesh,
+            return_h36m=False,
+        )
     joints = out.joints[:, :24].float().cpu().numpy()
     old = (bodies.global_orient_matrix, bodies.joints[:, 0])
     keypoints_3d = _rigid_move(bodies.keypoints_3d, old, (matrices[:, 0], joints[:, 0]))
@@ -344,4 +355,4 @@ def _reposed(
 
 
 def _axis_angle(matrices: np.ndarray) -> np.ndarray:
-    return matrix_to_axis_angle(torch.from_numpy(np.asarray(matrices, np.float32))).numpy()
+    return matrix_to_axis_angle(np.asarray(matrices, np.float32))

@@ -244,27 +244,55 @@ def test_engine_on_onnxruntime_gives_the_torch_engines_bodies(
     np.testing.assert_allclose(ort_bodies.confidence, torch_bodies.confidence, atol=1e-4)
 
 
-def test_engine_exports_once_into_the_cache_and_reuses_it(
+def test_the_shipped_model_ships_its_graphs(exported: tuple[Path, str]) -> None:
+    """models/key2mesh holds the default checkpoint's exported graphs, of this very checkpoint
+    and body (a retrained default without a re-export fails here), as `k2m export` makes them."""
+    from k2m_core.infer.graph_files import find_graph
+
+    ckpt, body = default_model_path(), default_body_model_path()
+    for joints_only in (False, True):
+        shipped = find_graph(ckpt, body, joints_only)
+        assert shipped.parent == ckpt.parent
+        fresh = _onnx_path(exported, not joints_only)
+        probe = parity_keypoints(18, 4, seed=11)
+        a = OnnxRuntimeBackend(shipped, threads=1).run(probe)
+        b = OnnxRuntimeBackend(fresh, threads=1).run(probe)
+        for name in a:
+            np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+
+
+def test_engines_never_export_silently(
     exported: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The export itself is tested above; here only that the cache is filled once."""
+    """A checkpoint without exported graphs is refused with the command that makes them;
+    once `k2m export` has written them to the cache, the engine finds them there."""
     import shutil
 
     import k2m_core.export.onnx_export as onnx_export
+    from k2m_core.infer.backend import BackendError
     from k2m_core.infer.engine import create_engine
+    from k2m_core.infer.graph_files import cache_folder
 
-    exports = []
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("create_engine exported a graph by itself")
 
-    def copy_export(checkpoint, out_dir, body_model=None, **_):  # the fixture's real files
-        exports.append(out_dir)
-        shutil.copytree(exported[0], out_dir, dirs_exist_ok=True)
-
-    monkeypatch.setenv("K2M_CACHE", str(tmp_path))
-    monkeypatch.setattr(onnx_export, "export_onnx", copy_export)
-    first = create_engine("onnxruntime", device="cpu", joints_only=True)
-    second = create_engine("onnxruntime", device="cpu")
-    assert len(exports) == 1 and Path(exports[0]).is_relative_to(tmp_path)
-    assert first.joints_only and not second.joints_only
+    monkeypatch.setenv("K2M_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_export, "export_onnx", no_export)
+    checkpoint = tmp_path / "mine.safetensors"
+    shutil.copy(default_model_path(), checkpoint)
+    with pytest.raises(BackendError, match=r"k2m export .*mine\.safetensors"):
+        create_engine("onnxruntime", checkpoint, device="cpu")
+    folder = cache_folder(checkpoint, default_body_model_path())
+    folder.mkdir(parents=True)
+    for name in (f"{STEM}.onnx", f"{STEM}_joints.onnx", f"{STEM}.json"):
+        shutil.copy(exported[0] / name, folder / name.replace(STEM, "mine"))
+    engine = create_engine("onnxruntime", checkpoint, device="cpu", joints_only=True)
+    assert engine.joints_only
+    sidecar = json.loads((folder / "mine.json").read_text())
+    sidecar["metadata"]["body_model_sha256"] = "0" * 64  # exported with another body
+    (folder / "mine.json").write_text(json.dumps(sidecar))
+    with pytest.raises(BackendError, match="k2m export"):
+        create_engine("onnxruntime", checkpoint, device="cpu")
 
 
 def test_engine_refuses_the_wrong_graph_for_the_mode(exported: tuple[Path, str]) -> None:

@@ -259,6 +259,12 @@ def test_camera_info_replaces_the_guess(kit: Any, perception: Rig, person_rgb: n
     assert reports[-1]["camera info"] == "ok" and reports[-1]["focal length (px)"] == "400.0, 400.0"
 
 
+def test_perception_node_on_onnxruntime_loads_no_torch(perception: Rig) -> None:
+    """Its defaults (onnxruntime) need neither torch's start-up time nor its memory."""
+    maps = Path(f"/proc/{perception.node.process.pid}/maps").read_text()
+    assert "libtorch" not in maps and "onnxruntime" in maps
+
+
 def test_sigint_stops_the_node_with_exit_code_0(perception: Rig) -> None:
     assert perception.node.interrupt() == 0, perception.node.output()[-2000:]
     assert "Traceback" not in perception.node.output()

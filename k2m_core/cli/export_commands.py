@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-DEFAULT_OUT = Path("export")
-
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
     export = groups.add_parser(
@@ -20,7 +18,13 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         default=None,
         help="model .safetensors (default: the shipped default model)",
     )
-    export.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    export.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: k2m's cache, where the onnxruntime and tensorrt backends "
+        "look for this checkpoint's graphs; give a folder to copy them to a robot)",
+    )
     export.add_argument(
         "--body-model",
         type=Path,
@@ -67,6 +71,15 @@ def _build_engines(args: argparse.Namespace, result: Any) -> None:
         print(f"TensorRT {info.key.precision} engine {info.outcome}: {info.engine_path}")
 
 
+def _cache_folder(checkpoint: Path | None, body_model: Path | None) -> Path:
+    from k2m_core.body.model_file import resolve_body_model_path
+    from k2m_core.infer.graph_files import cache_folder
+    from k2m_core.paths import default_body_model_path, default_model_path
+
+    body = resolve_body_model_path(body_model or default_body_model_path())
+    return cache_folder(Path(checkpoint or default_model_path()), body)
+
+
 def _export(args: argparse.Namespace) -> int:
     from k2m_core.cli.main import CliError
     from k2m_core.export.onnx_export import ExportError, export_onnx
@@ -78,7 +91,10 @@ def _export(args: argparse.Namespace) -> int:
         if args.tensorrt:  # fail before the (slow) export, not after it
             require_tensorrt()
             profile_shapes(1, args.opt_batch, args.max_batch)
-        result = export_onnx(args.checkpoint, args.out, args.body_model, check=not args.no_check)
+        out = args.out or _cache_folder(args.checkpoint, args.body_model)
+        print(f"k2m export: tracing to ONNX and checking parity with torch (~30 s) -> {out}",
+              flush=True)  # fmt: skip
+        result = export_onnx(args.checkpoint, out, args.body_model, check=not args.no_check)
         print("\n".join(_table(result)))
         if result.checked:
             print(f"parity: max |onnxruntime - torch| in metres, limit {result.tolerance_m:.0e}")

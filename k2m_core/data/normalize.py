@@ -10,8 +10,11 @@ from typing import NamedTuple
 
 import torch
 
+from k2m_core.keypoints.support import MIN_CONFIDENCE
+
+__all__ = ["MASKED_VALUE", "MIN_CONFIDENCE", "NormalisedKeypoints", "normalise_keypoints"]
+
 MASKED_VALUE = 0.5  # where unseen keypoints sit: the centre of the normalised box
-MIN_CONFIDENCE = 0.1
 
 
 class NormalisedKeypoints(NamedTuple):

@@ -24,9 +24,10 @@ import torch
 import k2m_core
 from k2m_core.body.model_file import resolve_body_model_path
 from k2m_core.body.smpl import SmplModel
-from k2m_core.infer.backend import BackendError
+from k2m_core.infer.backend import INPUT_NAME, BackendError, output_names
 from k2m_core.infer.engine_cache import sha256_file
-from k2m_core.infer.graph import INPUT_NAME, InferenceGraph, output_names
+from k2m_core.infer.graph import InferenceGraph
+from k2m_core.infer.graph_files import JOINTS_SUFFIX
 from k2m_core.infer.onnx_runner import CPU_PROVIDER
 from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend
 from k2m_core.paths import default_body_model_path, default_model_path
@@ -37,7 +38,6 @@ PARITY_TOLERANCE_M = 1e-4
 PARITY_BATCHES = (1, 64)
 METRE_OUTPUTS = ("joints", "keypoints_3d", "vertices")  # what the tolerance (metres) gates
 IMAGE_SIZE = (640, 480)
-JOINTS_SUFFIX = "_joints"
 MISSING_FRACTION = 0.15
 
 

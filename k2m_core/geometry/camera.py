@@ -26,23 +26,30 @@ and return the same kind with the same dtype (and device).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 
-ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
+from k2m_core.tensors import is_tensor
+
+if TYPE_CHECKING:  # torch only where a caller brings tensors: inference runs without it
+    import torch
+
+    ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
+else:
+    ArrayT = TypeVar("ArrayT")
 
 TRAINING_FOCAL = 256.0
 TRAINING_CAMERA_DISTANCE = 6.0
 
 
-def _namespace(points: torch.Tensor | np.ndarray) -> ModuleType:
+def _namespace(points: Any) -> ModuleType:
     """torch or numpy, whichever ``points`` belongs to (their stack/where share a signature)."""
-    return torch if isinstance(points, torch.Tensor) else np
+    return sys.modules["torch"] if is_tensor(points) else np
 
 
 def _xyz(points: ArrayT) -> tuple[ArrayT, ArrayT, ArrayT]:
@@ -122,7 +129,7 @@ class PinholeIntrinsics:
 
         Rejects skew or a last row other than (0, 0, 1) rather than silently dropping them.
         """
-        if isinstance(K, torch.Tensor):
+        if is_tensor(K):
             K = K.detach().cpu().numpy()
         matrix = np.asarray(K, dtype=np.float64)
         if matrix.shape != (3, 3):
@@ -207,6 +214,6 @@ def look_at(target: ArrayT) -> ArrayT:
         -2,
     )
     eye = xp.eye(3, dtype=rotation.dtype)
-    if xp is torch:
+    if xp is not np:
         eye = eye.to(rotation.device)
     return xp.where(degenerate[..., None, None], eye, rotation)

@@ -40,6 +40,7 @@ from k2m_core.geometry.camera import (
     PinholeIntrinsics,
     look_at,
 )
+from k2m_core.infer import camera_fit_kernel as kernel
 
 __all__ = [
     "DEFAULT_PRIOR_DEPTH_M",
@@ -59,14 +60,11 @@ MIN_KEYPOINTS = 2
 DEFAULT_PRIOR_DEPTH_M = 4.0
 # Ridge toward the prior translation, relative to the total keypoint weight: far too small to
 # bias a real fit (< 0.001 mm at 6 m), large enough to keep the normal equations invertible.
-_RIDGE = 1e-9
-_RIDGE_FLOOR = 1e-2  # in weight units, so a person with no keypoints still gets the prior
-# Robust refinement: Huber threshold as a fraction of the person's box, never below 1 px.
-_HUBER_BOX_FRACTION = 0.05
-_GN_STEPS = 5
-_GN_HALVINGS = 6
-_GN_TOLERANCE_M = 1e-7  # steps below this (0.1 micrometre) end the refinement
-_MIN_DEPTH_M = 1e-3  # a keypoint closer than this to the camera plane has no usable image
+# (The ridge floor, in weight units, gives a person with no keypoints the prior. The robust
+# refinement's Huber threshold is a share of the person's box, never below 1 px; it stops after
+# GN_STEPS or at steps under 0.1 micrometre. All in camera_fit_kernel, where they are used.)
+_RIDGE = kernel.RIDGE
+_RIDGE_FLOOR = kernel.RIDGE_FLOOR
 
 # SMPL-style axes (y up, z toward the viewer) -> optical axes (y down, z forward).
 
@@ -164,27 +162,6 @@ def _ridge(weights: np.ndarray) -> np.ndarray:
     return _RIDGE * (weights.sum(axis=1) + _RIDGE_FLOOR)
 
 
-def _linear_translation(
-    points: np.ndarray, rays: np.ndarray, weights: np.ndarray, prior: np.ndarray
-) -> np.ndarray:
-    """Weighted least squares for t in ``(X + tx) - x (Z + tz) = 0``, ``(Y + ty) - y (Z + tz)
-    = 0``: the pinhole constraints divided by the focal, so residuals are metres at depth."""
-    x, y = rays[..., 0], rays[..., 1]
-    X, Y, Z = points[..., 0], points[..., 1], points[..., 2]
-    ones, zeros = np.ones_like(x), np.zeros_like(x)
-    # rows (N, K, 2, 3) and targets (N, K, 2): A t = b
-    rows = np.stack(
-        [np.stack([ones, zeros, -x], axis=-1), np.stack([zeros, ones, -y], axis=-1)], axis=-2
-    )
-    targets = np.stack([x * Z - X, y * Z - Y], axis=-1)
-    normal = np.einsum("nkri,nkrj->nij", weights[..., None, None] * rows, rows)
-    rhs = np.einsum("nkri,nkr->ni", weights[..., None, None] * rows, targets)
-    ridge = _ridge(weights)
-    normal = normal + ridge[:, None, None] * np.eye(3)
-    rhs = rhs + ridge[:, None] * prior
-    return np.linalg.solve(normal, rhs[..., None])[..., 0]
-
-
 def _prior(n: int, prior_depth: float) -> np.ndarray:
     if not (np.isfinite(prior_depth) and prior_depth > 0):
         raise ValueError(f"prior_depth must be positive and finite, got {prior_depth!r}")
@@ -210,7 +187,11 @@ def solve_translation(
         points_3d, keypoints_2d, weights, ("points_3d", "keypoints_2d", "weights")
     )
     rays = _normalised(pixels, intrinsics)
-    return _linear_translation(points, rays, w, _prior(len(points), prior_depth))
+    prior = _prior(len(points), prior_depth)
+    out = np.empty_like(prior)
+    for i in range(len(points)):
+        kernel.linear_translation(points[i], rays[i], w[i], prior[i], out[i])
+    return out
 
 
 # --- the view rotation --------------------------------------------------------------------------
@@ -232,27 +213,6 @@ def look_at_optical(target: np.ndarray) -> np.ndarray:
 # --- perspective refinement ------------------------------------------------------------------
 
 
-def _project(points: np.ndarray, intrinsics: PinholeIntrinsics) -> np.ndarray:
-    """Optical points -> pixels, depth clamped so points behind the camera stay finite."""
-    z = np.maximum(points[..., 2], _MIN_DEPTH_M)
-    u = intrinsics.fx * points[..., 0] / z + intrinsics.cx
-    v = intrinsics.fy * points[..., 1] / z + intrinsics.cy
-    return np.stack([u, v], axis=-1)
-
-
-def _huber_cost(error: np.ndarray, weights: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """(N,) sum of weight x Huber(pixel error) with per-person threshold delta (N,)."""
-    d = delta[:, None]
-    rho = np.where(error <= d, 0.5 * error**2, d * (error - 0.5 * d))
-    return (weights * rho).sum(axis=1)
-
-
-def _in_front(points: np.ndarray, t: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """(N,) bool: every used keypoint lies in front of the camera."""
-    depth = points[..., 2] + t[:, None, 2]
-    return np.where(used, depth > _MIN_DEPTH_M, True).all(axis=1)
-
-
 def box_size(pixels: np.ndarray, used: np.ndarray) -> np.ndarray:
     """(N,) max(width, height) in pixels of the used keypoints' box (0 for fewer than two):
     pixels (N, K, 2), used (N, K) bool."""
@@ -262,88 +222,7 @@ def box_size(pixels: np.ndarray, used: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(size), size, 0.0)
 
 
-def _refine_translation(
-    points: np.ndarray,
-    pixels: np.ndarray,
-    weights: np.ndarray,
-    t: np.ndarray,
-    intrinsics: PinholeIntrinsics,
-    prior: np.ndarray,
-) -> np.ndarray:
-    """Gauss-Newton on the Huber-robust, weighted perspective reprojection error over t.
-
-    The linear solve weights each keypoint by its depth and by nothing robust; this minimises
-    the pixel error itself. Steps that would raise the cost or put a keypoint behind the
-    camera are halved, then dropped, so the result is never worse than the start.
-    """
-    used = weights > 0
-    delta = np.maximum(_HUBER_BOX_FRACTION * box_size(pixels, used), 1.0)
-    focal = np.array([intrinsics.fx, intrinsics.fy])
-    ridge = _ridge(weights)
-
-    def cost(t_now: np.ndarray) -> np.ndarray:
-        error = np.linalg.norm(_project(points + t_now[:, None], intrinsics) - pixels, axis=-1)
-        penalty = 0.5 * ridge * ((t_now - prior) ** 2).sum(axis=1)
-        total = _huber_cost(error, weights, delta) + penalty
-        return np.where(_in_front(points, t_now, used), total, np.inf)
-
-    current = cost(t)
-    active = np.isfinite(current)  # a body behind the camera has no gradient to follow
-    for _ in range(_GN_STEPS):
-        placed = points + t[:, None]
-        z = np.maximum(placed[..., 2], _MIN_DEPTH_M)
-        residual = _project(placed, intrinsics) - pixels  # (N, K, 2)
-        error = np.linalg.norm(residual, axis=-1)
-        robust = np.where(error <= delta[:, None], 1.0, delta[:, None] / np.maximum(error, 1e-12))
-        w = weights * robust
-        # d(u, v)/dt: focal / z on the diagonal, -focal * (x, y) / z^2 in the depth column
-        jac = np.zeros((*placed.shape[:2], 2, 3))
-        jac[..., 0, 0] = focal[0] / z
-        jac[..., 1, 1] = focal[1] / z
-        jac[..., :, 2] = -focal * placed[..., :2] / z[..., None] ** 2
-        weighted = w[..., None, None] * jac
-        hessian = np.einsum("nkri,nkrj->nij", weighted, jac) + ridge[:, None, None] * np.eye(3)
-        gradient = np.einsum("nkri,nkr->ni", weighted, residual) + ridge[:, None] * (t - prior)
-        step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
-        active &= np.abs(step).max(axis=1) > _GN_TOLERANCE_M
-        if not active.any():
-            break
-        scale = np.ones(len(t))
-        accepted = ~active
-        for _ in range(_GN_HALVINGS):
-            trial = t + scale[:, None] * step
-            trial_cost = cost(trial)
-            better = ~accepted & (trial_cost <= current)
-            t = np.where(better[:, None], trial, t)
-            current = np.where(better, trial_cost, current)
-            accepted |= better
-            if accepted.all():
-                break
-            scale = np.where(accepted, scale, 0.5 * scale)
-        active &= accepted  # no halving helped: at the minimum as far as Huber-GN can tell
-    return t
-
-
 # --- the whole fit ------------------------------------------------------------------------------
-
-
-def _reprojection_px(
-    points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, intrinsics: PinholeIntrinsics
-) -> np.ndarray:
-    """(N,) confidence-weighted mean pixel error; 0 where no keypoint was used."""
-    error = np.linalg.norm(_project(points, intrinsics) - pixels, axis=-1)
-    total = weights.sum(axis=1)
-    return np.where(total > 0, (weights * error).sum(axis=1) / np.maximum(total, 1e-12), 0.0)
-
-
-def _initial_rotation(rays: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) the view frame aimed along the ray through the keypoints' weighted centroid:
-    within a few degrees of the answer, where the camera frame itself can be 30 degrees off
-    for a person at the image border. People without keypoints get the camera frame."""
-    total = weights.sum(axis=1, keepdims=True)
-    centroid = (weights[..., None] * rays).sum(axis=1) / np.maximum(total, 1e-12)
-    ray = np.concatenate([centroid, np.ones((len(rays), 1))], axis=-1)
-    return look_at_optical(ray)
 
 
 def _check_sight_point(sight_point: np.ndarray | None, n: int) -> np.ndarray:
@@ -399,30 +278,12 @@ def fit_body_to_camera(
     sight = _check_sight_point(sight_point, n)
     used = mask[None] & (conf >= min_confidence) & (conf > 0)
     weights = np.where(used, conf, 0.0)
-    prior = _prior(n, prior_depth)
-    rays = _normalised(pixels, intrinsics)
-
-    def place(rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rotated = points @ rotation.transpose(0, 2, 1)
-        return rotated, _linear_translation(rotated, rays, weights, prior)
-
-    # Aiming needs only the linear solve (the refinement moves t by millimetres, the aim by
-    # hundredths of a degree), so the robust refinement runs once, at the end: a third of
-    # the time per person.
-    rotation = _initial_rotation(rays, weights)
-    rotated, t = place(rotation)
-    for _ in range(iterations):
-        target = t + np.einsum("nij,nj->ni", rotation, sight)
-        ahead = target[:, 2] > 0  # behind the camera there is no line of sight to turn to
-        rotation = np.where(ahead[:, None, None], look_at_optical(target), rotation)
-        rotated, t = place(rotation)
-    if refine:
-        t = _refine_translation(rotated, pixels, weights, t, intrinsics, prior)
-
-    valid = (used.sum(axis=1) >= MIN_KEYPOINTS) & _in_front(rotated, t, used)
+    camera = np.array([intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy])
+    t, rotation, reprojection, front = kernel.fit_people(
+        points, pixels, weights, camera, np.ascontiguousarray(sight), int(iterations),
+        bool(refine), _prior(n, prior_depth),
+    )  # fmt: skip
+    valid = (used.sum(axis=1) >= MIN_KEYPOINTS) & front
     return CameraFit(
-        translation=t,
-        camera_from_view=rotation,
-        reprojection_px=_reprojection_px(rotated + t[:, None], pixels, weights, intrinsics),
-        valid=valid,
+        translation=t, camera_from_view=rotation, reprojection_px=reprojection, valid=valid
     )

@@ -7,21 +7,22 @@ confidence are shared here, so every backend gives the same bodies.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from k2m_core.data.normalize import MIN_CONFIDENCE  # what the network sees as detected
+from k2m_core.geometry.axis_angle import matrix_to_axis_angle
 from k2m_core.geometry.camera import PinholeIntrinsics
-from k2m_core.geometry.rotations import matrix_to_axis_angle
+from k2m_core.geometry.rigid import rigid_transform
 from k2m_core.infer.backend import Backend
 from k2m_core.infer.bodies import Bodies
 from k2m_core.infer.camera_fit import CameraFit, box_size, default_intrinsics, fit_body_to_camera
-from k2m_core.keypoints.support import observed_joints
-from k2m_core.paths import cache_dir
+from k2m_core.infer.graph_files import find_graph
+from k2m_core.keypoints.support import (
+    MIN_CONFIDENCE,  # what the network sees as detected
+    observed_joints,
+)
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 # coordinates this many image sizes outside the image are not detections but a bug upstream
@@ -91,8 +92,8 @@ def person_confidence(
 
 
 def _axis_angle(matrices: np.ndarray) -> np.ndarray:
-    """Via quaternions; scipy's from_matrix would re-orthogonalise by SVD, 10x slower."""
-    return matrix_to_axis_angle(torch.from_numpy(matrices)).numpy()
+    """Via quaternions (compiled; scipy's from_matrix would re-orthogonalise by SVD)."""
+    return matrix_to_axis_angle(matrices)
 
 
 class Key2MeshEngine:
@@ -156,10 +157,10 @@ class Key2MeshEngine:
 
     def _bodies(self, out: dict[str, np.ndarray], fit: CameraFit, keypoints: np.ndarray) -> Bodies:
         rotation = fit.camera_from_view.astype(np.float32)  # view (SMPL axes) -> optical
-        shift = fit.translation.astype(np.float32)[:, None, :]
+        shift = fit.translation.astype(np.float32)
 
-        def place(points: np.ndarray) -> np.ndarray:  # a batched GEMM (einsum's loop: 5x slower)
-            return points @ rotation.transpose(0, 2, 1) + shift
+        def place(points: np.ndarray) -> np.ndarray:
+            return rigid_transform(points, rotation, shift)
 
         rot_mats = out["rot_mats"]
         root = rotation @ rot_mats[:, 0]
@@ -226,8 +227,9 @@ def create_engine(
 ) -> Key2MeshEngine:
     """The engine on a named backend; checkpoint and body default to the shipped ones.
 
-    onnxruntime and tensorrt run an ONNX file from `k2m export`: ``onnx_path``, or one exported
-    (with its parity check) once into the cache and reused while the checkpoint is unchanged.
+    onnxruntime and tensorrt run an ONNX file from `k2m export`: ``onnx_path``, or the one
+    exported for this checkpoint and body (k2m_core.infer.graph_files: the shipped default's
+    lie beside it; never exported silently here). They need no torch.
     """
     from k2m_core.body.model_file import load_body_model_file, resolve_body_model_path
     from k2m_core.paths import default_body_model_path, default_model_path
@@ -243,7 +245,7 @@ def create_engine(
         faces = runner.graph.body.faces.cpu().numpy().copy()  # its body file is read already
         return Key2MeshEngine(runner, faces=faces)
     faces = np.asarray(load_body_model_file(body_model).faces, np.int64)
-    onnx_file = Path(onnx_path) if onnx_path else cached_onnx(checkpoint, body_model, joints_only)
+    onnx_file = Path(onnx_path) if onnx_path else find_graph(checkpoint, body_model, joints_only)
     if backend == "onnxruntime":
         from k2m_core.infer.onnx_runner import CPU_PROVIDER
         from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend
@@ -262,16 +264,3 @@ def create_engine(
         )
     max_batch = DEFAULT_MAX_BATCH if backend == "tensorrt" else 4096
     return Key2MeshEngine(runner, max_batch=max_batch, faces=faces)
-
-
-def cached_onnx(checkpoint: Path, body_model: Path, joints_only: bool) -> Path:
-    """The ONNX export of (checkpoint, body), made once and keyed by both files' contents."""
-    from k2m_core.export.onnx_export import JOINTS_SUFFIX, export_onnx
-
-    digest = hashlib.sha256(checkpoint.read_bytes() + body_model.read_bytes()).hexdigest()[:16]
-    folder = cache_dir() / "onnx" / digest
-    path = folder / f"{checkpoint.stem}{JOINTS_SUFFIX if joints_only else ''}.onnx"
-    if not path.is_file():
-        print(f"k2m: exporting {checkpoint.name} to ONNX once, into {folder} ...", flush=True)
-        export_onnx(checkpoint, folder, body_model)
-    return path

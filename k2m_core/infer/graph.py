@@ -14,14 +14,6 @@ from k2m_core.keypoints.convert import smpl_selection_matrix
 from k2m_core.keypoints.formats import NUM_H36M_JOINTS, get_format
 from k2m_core.model.key2mesh import Key2Mesh
 
-INPUT_NAME = "keypoints"
-OUTPUT_NAMES = ("betas", "rot_mats", "joints", "keypoints_3d")
-VERTICES_NAME = "vertices"
-
-
-def output_names(with_vertices: bool) -> tuple[str, ...]:
-    return OUTPUT_NAMES + ((VERTICES_NAME,) if with_vertices else ())
-
 
 class InferenceGraph(nn.Module):
     """(B, K, 3) pixel keypoints + confidence -> (betas (B, 10), rot_mats (B, 24, 3, 3),

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from k2m_core.infer.backend import BackendError
-from k2m_core.infer.graph import INPUT_NAME, output_names
+from k2m_core.infer.backend import INPUT_NAME, BackendError, output_names
 from k2m_core.infer.onnx_runner import OnnxRunner
 from k2m_core.keypoints.convert import smpl_selection_matrix
 from k2m_core.keypoints.formats import get_format

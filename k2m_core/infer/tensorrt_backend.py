@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from k2m_core.infer.backend import BackendError
+from k2m_core.infer.backend import INPUT_NAME, BackendError
 from k2m_core.infer.engine_cache import (
     DEFAULT_MAX_BATCH,
     DEFAULT_OPT_BATCH,
@@ -28,7 +28,6 @@ from k2m_core.infer.engine_cache import (
     resolve_cache_dir,
     sha256_file,
 )
-from k2m_core.infer.graph import INPUT_NAME
 from k2m_core.infer.onnxruntime_backend import ModelInfo, check_keypoints, parse_metadata
 
 PRECISION_CHOICES = ("auto", "fp16", "fp32")

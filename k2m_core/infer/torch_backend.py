@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from k2m_core.body.smpl import SmplModel
-from k2m_core.infer.graph import InferenceGraph, output_names
+from k2m_core.infer.backend import output_names
+from k2m_core.infer.graph import InferenceGraph
 from k2m_core.train.checkpoint import load_model
 from k2m_core.train.pretrain import resolve_device
 

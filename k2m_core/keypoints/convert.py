@@ -6,10 +6,9 @@ Both are driven by keypoint names (see formats.py), so adding a format needs no 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 
 from k2m_core.body.skeleton import NUM_OUTPUT_JOINTS
 from k2m_core.keypoints.formats import (
@@ -18,9 +17,16 @@ from k2m_core.keypoints.formats import (
     KeypointFormat,
     get_format,
 )
+from k2m_core.tensors import is_tensor
+
+if TYPE_CHECKING:  # torch only for callers that bring tensors (training); inference has none
+    import torch
+
+    Array = TypeVar("Array", np.ndarray, torch.Tensor)
+else:
+    Array = TypeVar("Array")
 
 FormatLike = str | KeypointFormat
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 # Points a detector format may lack but that are defined as midpoints of points it has.
 SYNTHESISED: dict[str, tuple[str, ...]] = {
@@ -73,6 +79,8 @@ def keypoints_from_smpl(
     One einsum, so it is cheap and differentiable inside training losses. `h36m` (..., 17, 3)
     comes from the body model's H36M regressor and is needed only by H36M-based formats.
     """
+    import torch
+
     fmt = get_format(fmt)
     _check_shape(joints, (NUM_OUTPUT_JOINTS, 3), "SMPL output joints")
     if h36m is None:
@@ -173,7 +181,7 @@ def convert_keypoints(
             f"{', '.join(missing)}"
         )
     weights, index, available = _plan_arrays(src_fmt, dst_fmt)
-    if isinstance(kps, torch.Tensor):
+    if is_tensor(kps):
         return _convert_torch(kps, weights, index, available)
     return _convert_numpy(np.asarray(kps), weights, index, available)
 
@@ -193,6 +201,8 @@ def _convert_numpy(
 def _convert_torch(
     kps: torch.Tensor, weights: np.ndarray, index: np.ndarray, available: np.ndarray
 ) -> torch.Tensor:
+    import torch
+
     if not kps.is_floating_point():
         kps = kps.float()
     w = torch.tensor(weights, dtype=kps.dtype, device=kps.device)

@@ -16,6 +16,7 @@ import numpy as np
 from k2m_core.body.skeleton import SMPL_JOINT_NAMES
 from k2m_core.keypoints.formats import get_format
 
+MIN_CONFIDENCE = 0.1  # below it the network treats a keypoint as missing (its input mask)
 # BlazePose's visibility is the probability that a landmark is in view. Limbs and face need
 # an even chance: an occluded knee or wrist is placed anywhere (legs "through" a table). The
 # torso's anchors are placed well from the body's shape even when half hidden (a hip at the
