@@ -20,6 +20,8 @@ def estimator_options(values: Mapping[str, Any]) -> dict[str, Any]:
             "model": model,
             "max_people": int(values["max_people"]),
             "detection_threshold": float(values["detection_threshold"]),
+            "redetect_every": int(values.get("redetect_every", 10)),
+            "tile_zoom": float(values.get("tile_zoom", 2.0)),
             "video": True,  # a live stream: track the ROI between detections
         }
     if name == "yolo_pose":

@@ -55,10 +55,21 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "blazepose: model folder (empty: shipped); yolo_pose: the pose ONNX file (required); "
         "passthrough: the detections file or folder (OpenPose JSON, COCO results, .npz)",
     ),
-    "max_people": (4, "most people detected per image (blazepose, yolo_pose)"),
+    "max_people": (6, "most people detected per image (blazepose, yolo_pose)"),
     "detection_threshold": (
-        0.5,
-        "person detection score threshold in (0, 1) (blazepose; yolo_pose's confidence)",
+        0.2,
+        "person detection score threshold in (0, 1) (blazepose: each detection is checked by "
+        "the landmark model's pose flag; MediaPipe uses 0.5; yolo_pose: its confidence)",
+    ),
+    "redetect_every": (
+        10,
+        "blazepose: run the detector every N frames to pick up people who walk in, those "
+        "tracked keeping their ids (0: only when someone is lost)",
+    ),
+    "tile_zoom": (
+        2.0,
+        "blazepose: also look for small, far people on image tiles this many times smaller, "
+        "on detector frames (0: off; costs a detector run per tile)",
     ),
     "keypoint_format": (
         "",
@@ -105,15 +116,16 @@ NODE_PARAMETERS: dict[str, tuple[str, ...]] = {
     "perception_node": (
         "autostart", "image_topic", "compressed", "camera_info_topic", "keypoints_topic",
         "image_qos_reliability", "image_qos_depth", "backend", "checkpoint", "body_model",
-        "estimator", "estimator_model", "max_people", "detection_threshold", "keypoint_format",
-        "smoothing", "min_cutoff", "beta", "mesh_decimation_faces", "marker_rate_hz",
-        "publish_point_cloud", "publish_tf", "tf_prefix", "publish_debug_image",
-        "frame_id_override",
+        "estimator", "estimator_model", "max_people", "detection_threshold", "redetect_every",
+        "tile_zoom", "keypoint_format", "smoothing", "min_cutoff", "beta",
+        "mesh_decimation_faces", "marker_rate_hz", "publish_point_cloud", "publish_tf",
+        "tf_prefix", "publish_debug_image", "frame_id_override",
     ),
     "pose_node": (
         "autostart", "image_topic", "compressed", "keypoints_topic", "image_qos_reliability",
         "image_qos_depth", "backend", "estimator", "estimator_model", "max_people",
-        "detection_threshold", "keypoint_format", "publish_debug_image", "frame_id_override",
+        "detection_threshold", "redetect_every", "tile_zoom", "keypoint_format",
+        "publish_debug_image", "frame_id_override",
     ),
     "mesh_node": (
         "autostart", "keypoints_topic", "camera_info_topic", "image_qos_reliability",
@@ -127,7 +139,12 @@ RELIABILITIES = ("best_effort", "reliable")
 ESTIMATORS = ("blazepose", "yolo_pose", "passthrough")
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
 _CHOICES = {"image_qos_reliability": RELIABILITIES, "estimator": ESTIMATORS, "backend": BACKENDS}
-_AT_LEAST = {"image_qos_depth": 1, "max_people": 1, "mesh_decimation_faces": 0}
+_AT_LEAST = {
+    "image_qos_depth": 1,
+    "max_people": 1,
+    "mesh_decimation_faces": 0,
+    "redetect_every": 0,
+}
 
 
 def check_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,7 +155,7 @@ def check_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     for name, low in _AT_LEAST.items():
         if name in values and int(values[name]) < low:
             raise ValueError(f"parameter {name}={values[name]} must be >= {low}")
-    for name in ("marker_rate_hz", "beta"):
+    for name in ("marker_rate_hz", "beta", "tile_zoom"):
         if name in values and not float(values[name]) >= 0:
             raise ValueError(f"parameter {name}={values[name]} must be >= 0")
     if "min_cutoff" in values and not float(values["min_cutoff"]) > 0:

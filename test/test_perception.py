@@ -125,3 +125,34 @@ def test_guessed_keypoints_become_guessed_joints(pipeline: HumanMeshPipeline) ->
     observed = dict(zip(SMPL_JOINT_NAMES, result.bodies.observed[0].tolist(), strict=True))
     assert not any(observed[j] for j in ("left_knee", "right_knee", "left_ankle", "left_foot"))
     assert all(observed[j] for j in ("pelvis", "spine2", "head", "left_wrist", "right_elbow"))
+
+
+def test_out_of_frame_guesses_do_not_move_the_body(pipeline: HumanMeshPipeline) -> None:
+    """The astronaut's case: a waist-up view whose estimator still places knees and ankles
+    below the image with some confidence. Moving those guesses by 40 px (what a JPEG re-encode
+    did to her hips) leaves the body where it was; without the rule it moved."""
+    from k2m_core.export.onnx_export import IMAGE_SIZE, parity_keypoints
+    from k2m_core.keypoints.formats import get_format
+
+    names = get_format("coco18").keypoint_names
+    width, height = IMAGE_SIZE
+    person = parity_keypoints(18, 1, seed=2, image_size=IMAGE_SIZE)[0]
+    person[:, 2] = 0.95
+    legs = [names.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
+    person[legs, 1] = height + 60 + np.arange(4) * 20  # below the image
+    person[legs, 2] = 0.6  # a confident guess
+    moved = person.copy()
+    moved[legs, :2] += [25.0, 40.0]
+    estimator = KeypointsPassthrough(keypoint_format="coco18")
+    partial = HumanMeshPipeline(estimator, pipeline.engine)
+    image = np.zeros((height, width, 3), np.uint8)
+    placed = []
+    for keypoints in (person, moved):
+        estimator.set_keypoints([keypoints])
+        placed.append(partial.process(image).bodies.translation[0])
+    assert np.allclose(placed[0], placed[1], atol=1e-6)
+    # fed to the engine without the rule, the same guesses do move the body
+    engine_only = [
+        pipeline.engine.predict(k[None], IMAGE_SIZE).translation[0] for k in (person, moved)
+    ]
+    assert np.linalg.norm(engine_only[0] - engine_only[1]) > 1e-3

@@ -92,17 +92,37 @@ class Recall:
                 self.true_detections, self.detections)  # fmt: skip
 
 
-def recall(match: Match, mostly_visible: Sequence[bool]) -> Recall:
-    """Counts for one image; ``mostly_visible[p]`` is the labelled person's visibility class."""
+def _in_regions(keypoints: np.ndarray, regions: Sequence[Sequence[float]]) -> bool:
+    """Whether most seen keypoints of a detection lie in one of the ignore regions."""
+    return any(inside_share(keypoints, r) >= MIN_INSIDE for r in regions)
+
+
+def recall(
+    match: Match,
+    mostly_visible: Sequence[bool],
+    difficult: Sequence[bool] | None = None,
+    detections: Sequence[np.ndarray] = (),
+    ignore: Sequence[Sequence[float]] = (),
+) -> Recall:
+    """Counts for one image. ``mostly_visible[p]``: the labelled person's visibility class;
+    ``difficult[p]``: hardly recognisable, counted neither as found nor as missed (nor is a
+    detection of them false); unmatched ``detections`` inside an ``ignore`` region (an
+    unlabelled crowd) are not counted either."""
     mostly = [bool(v) for v in mostly_visible]
+    hard = [bool(v) for v in (difficult or [False] * match.people)]
     found = [match.found(p) for p in range(match.people)]
+    on_hard = sum(hard[p] for _, p in match.pairs)
+    matched = {d for d, _ in match.pairs}
+    ignored = sum(
+        1 for d, k in enumerate(detections) if d not in matched and _in_regions(k, ignore)
+    )
     return Recall(
-        found_mostly=sum(f and m for f, m in zip(found, mostly, strict=True)),
-        mostly=sum(mostly),
-        found_all=sum(found),
-        people=match.people,
-        true_detections=len(match.pairs),
-        detections=match.detections,
+        found_mostly=sum(f and m and not h for f, m, h in zip(found, mostly, hard, strict=True)),
+        mostly=sum(m and not h for m, h in zip(mostly, hard, strict=True)),
+        found_all=sum(f and not h for f, h in zip(found, hard, strict=True)),
+        people=match.people - sum(hard),
+        true_detections=len(match.pairs) - on_hard,
+        detections=match.detections - on_hard - ignored,
     )
 
 

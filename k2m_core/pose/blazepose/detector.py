@@ -89,17 +89,28 @@ def decode_detections(
 
 
 def weighted_nms(
-    detections: Detections, iou_threshold: float = 0.3, max_detections: int | None = None
+    detections: Detections,
+    iou_threshold: float = 0.3,
+    max_detections: int | None = None,
+    blend_min_score: float = 0.0,
 ) -> Detections:
     """MediaPipe's weighted NMS: each best remaining detection absorbs all with IoU above the
     threshold (itself included); boxes and keypoints become their score-weighted mean, the
-    score stays the best one's. Input must be sorted best first (decode_detections does)."""
+    score stays the best one's. Input must be sorted best first (decode_detections does).
+
+    A detection scoring at least ``blend_min_score`` averages only members that do too:
+    decoded below MediaPipe's 0.5 to find people it misses, a confident person's box stays
+    MediaPipe's (weak neighbours of a strong detection only blur it); a weak one averages all
+    its members, as MediaPipe would at a lower threshold."""
     boxes, points, scores = [], [], []
     remaining = np.arange(len(detections))
     while remaining.size and (max_detections is None or len(scores) < max_detections):
         best = remaining[0]
         overlap = box_iou(detections.boxes[best], detections.boxes[remaining]) > iou_threshold
         group = remaining[overlap] if overlap.any() else remaining[:1]
+        confident = float(detections.scores[best]) >= blend_min_score
+        floor = blend_min_score if confident else 0.0
+        group = group[detections.scores[group] >= floor]
         weights = detections.scores[group][:, None]
         total = weights.sum()
         boxes.append((detections.boxes[group] * weights).sum(axis=0) / total)

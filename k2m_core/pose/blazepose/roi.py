@@ -28,6 +28,19 @@ class Roi:
     rotation: float
 
 
+def held(previous: Roi, new: Roi, share: float, radians: float) -> Roi:
+    """``previous`` while ``new`` lies within ``share`` of its size (centre and side) and
+    ``radians`` of its turn, else ``new``: a still person's crop stops moving, so the
+    landmark model, given the same pixels, gives the same landmarks."""
+    tolerance = share * previous.size
+    close = (
+        math.hypot(new.cx - previous.cx, new.cy - previous.cy) <= tolerance
+        and abs(new.size - previous.size) <= tolerance
+        and abs(normalize_radians(new.rotation - previous.rotation)) <= radians
+    )
+    return previous if close else new
+
+
 def normalize_radians(angle: float) -> float:
     """Angle in [-pi, pi)."""
     return angle - 2.0 * math.pi * math.floor((angle + math.pi) / (2.0 * math.pi))
