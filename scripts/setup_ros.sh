@@ -29,6 +29,7 @@ base_paths=("$ROOT")
 if ! "$VENV/bin/python" -c "import tf2_msgs.msg" 2>/dev/null; then
   base_paths+=("$ROOT/scripts/ros_pypi/tf2_msgs")
 fi
+mkdir -p "$WS"
 echo "k2m: colcon build of ${base_paths[*]##*/} into build/ros" >&2
 "$VENV/colcon/bin/colcon" --log-base "$WS/log" build \
   --base-paths "${base_paths[@]}" \
