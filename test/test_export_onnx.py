@@ -21,6 +21,7 @@ from k2m_core.export.onnx_export import (
     PARITY_TOLERANCE_M,
     ExportError,
     check_parity,
+    parity_camera,
     parity_keypoints,
 )
 from k2m_core.infer.backend import Backend, BackendError
@@ -94,9 +95,9 @@ def test_onnxruntime_matches_torch_backend(
     with_vertices: bool,
     batch: int,
 ) -> None:
-    keypoints = parity_keypoints(18, batch, seed=100 + batch)
-    ours = ort_backends[with_vertices].run(keypoints)
-    reference = torch_backends[with_vertices].run(keypoints)
+    keypoints, camera = parity_keypoints(18, batch, seed=100 + batch), parity_camera(batch)
+    ours = ort_backends[with_vertices].run(keypoints, camera)
+    reference = torch_backends[with_vertices].run(keypoints, camera)
     assert ours.keys() == reference.keys()
     for name in reference:
         assert ours[name].shape == reference[name].shape and ours[name].dtype == np.float32
@@ -109,7 +110,7 @@ def test_joints_only_graph_has_no_vertices_and_is_smaller(
 ) -> None:
     assert isinstance(ort_backends[False], Backend)
     assert not ort_backends[False].with_vertices and ort_backends[True].with_vertices
-    out = ort_backends[False].run(parity_keypoints(18, 2))
+    out = ort_backends[False].run(parity_keypoints(18, 2), parity_camera(2))
     assert "vertices" not in out and out["joints"].shape == (2, 24, 3)
     full, joints = (_onnx_path(exported, v) for v in (True, False))
     assert joints.stat().st_size < full.stat().st_size
@@ -139,9 +140,11 @@ def test_metadata_round_trips(
 
 def test_batch_axis_is_dynamic_in_the_graph(exported: tuple[Path, str]) -> None:
     model = onnx.load(str(_onnx_path(exported, True)))
-    (graph_input,) = model.graph.input
-    dims = graph_input.type.tensor_type.shape.dim
-    assert graph_input.name == "keypoints" and dims[0].dim_param and dims[1].dim_value == 18
+    inputs = {i.name: i.type.tensor_type.shape.dim for i in model.graph.input}
+    assert set(inputs) == {"keypoints", "camera"}  # the shipped model reads the camera
+    keypoints, camera = inputs["keypoints"], inputs["camera"]
+    assert keypoints[0].dim_param and keypoints[1].dim_value == 18
+    assert camera[0].dim_param and camera[1].dim_value == 4
 
 
 def test_corrupt_onnx_file_names_the_path(tmp_path: Path, exported: tuple[Path, str]) -> None:
@@ -187,6 +190,18 @@ def test_bad_keypoints_get_clear_errors(ort_backends: dict[bool, OnnxRuntimeBack
     nan[2, 5, 0] = np.nan
     with pytest.raises(BackendError, match=r"person 2 keypoint 5.*confidence 0"):
         backend.run(nan)
+
+
+def test_the_shipped_graph_reads_the_camera(ort_backends: dict[bool, OnnxRuntimeBackend]) -> None:
+    """The default model takes the camera as an input: a graph run without one is refused
+    (not run with a made-up camera), and another focal length gives another body."""
+    backend, keypoints = ort_backends[False], parity_keypoints(18, 3, seed=5)
+    with pytest.raises(BackendError, match=r"reads the camera: pass camera=\(B, 4\)"):
+        backend.run(keypoints)
+    camera = parity_camera(3)
+    wider = camera * np.array([0.5, 0.5, 1.0, 1.0], np.float32)
+    a, b = backend.run(keypoints, camera), backend.run(keypoints, wider)
+    assert np.abs(a["rot_mats"] - b["rot_mats"]).max() > 1e-3
 
 
 def test_parity_failure_reports_the_figures() -> None:
@@ -254,9 +269,9 @@ def test_the_shipped_model_ships_its_graphs(exported: tuple[Path, str]) -> None:
         shipped = find_graph(ckpt, body, joints_only)
         assert shipped.parent == ckpt.parent
         fresh = _onnx_path(exported, not joints_only)
-        probe = parity_keypoints(18, 4, seed=11)
-        a = OnnxRuntimeBackend(shipped, threads=1).run(probe)
-        b = OnnxRuntimeBackend(fresh, threads=1).run(probe)
+        probe, camera = parity_keypoints(18, 4, seed=11), parity_camera(4)
+        a = OnnxRuntimeBackend(shipped, threads=1).run(probe, camera)
+        b = OnnxRuntimeBackend(fresh, threads=1).run(probe, camera)
         for name in a:
             np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
 

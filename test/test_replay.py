@@ -198,7 +198,9 @@ def test_replay_scores_agree_with_the_view_frame_evaluation(
     from k2m_core.infer.engine import create_engine
 
     target = sample_scene(frames=FRAMES).target
-    out = create_engine("onnxruntime").backend.run(target.detections.keypoints)
+    k = target.intrinsics
+    camera = np.tile(np.float32([k.fx, k.fy, k.cx, k.cy]), (len(target.detections.keypoints), 1))
+    out = create_engine("onnxruntime").backend.run(target.detections.keypoints, camera)
     pred = BodyPrediction(torch.tensor(out["betas"]), torch.tensor(out["rot_mats"]))
     truth = BodyPrediction(torch.tensor(target.truth_betas), torch.tensor(target.truth_rot_mats))
     errors = body_errors(body, pred, truth, with_vertices=False)

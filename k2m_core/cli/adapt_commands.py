@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -49,13 +48,8 @@ def _adapt(args: argparse.Namespace) -> int:
 
     cfg, splits = _load(args)
     summary = Adapter(cfg, splits, progress=not args.no_progress).run()
-    for row in summary["epochs"]:
-        print(json.dumps(row))
-    print(
-        f"selected (lowest reprojection on held-out detections): epoch "
-        f"{summary['selected']['epoch']} -> {cfg.run_dir / 'checkpoints' / 'best.safetensors'}"
-    )
-    return 0
+    print(f"epochs: {cfg.run_dir / 'epochs.csv'}; summary: {cfg.run_dir / 'summary.json'}")
+    return 0 if summary["epochs"] else 1
 
 
 def _ablation(args: argparse.Namespace) -> int:

@@ -81,7 +81,7 @@ def _cache_folder(checkpoint: Path | None, body_model: Path | None) -> Path:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from k2m_core.cli.main import CliError
+    from k2m_core.cli.errors import CliError
     from k2m_core.export.onnx_export import ExportError, export_onnx
     from k2m_core.infer.backend import BackendError
     from k2m_core.infer.engine_cache import profile_shapes

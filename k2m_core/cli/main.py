@@ -19,10 +19,7 @@ from k2m_core.cli import (
     ros_commands,
     train_commands,
 )
-
-
-class CliError(Exception):
-    """A problem the user can fix; printed as one line, no traceback."""
+from k2m_core.cli.errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:

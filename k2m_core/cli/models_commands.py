@@ -44,7 +44,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
 
 
 def _blazepose(args: argparse.Namespace) -> int:
-    from k2m_core.cli.main import CliError
+    from k2m_core.cli.errors import CliError
     from k2m_core.pose.blazepose_convert import ConversionError, convert_blazepose
 
     def progress(message: str) -> None:

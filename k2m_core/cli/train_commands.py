@@ -20,7 +20,9 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)
 
-    ev = groups.add_parser("eval", help="MPJPE / PA-MPJPE / PVE of a model on held-out motion")
+    ev = groups.add_parser(
+        "eval", help="MPJPE / PA-MPJPE / PVE on held-out motion; with placement on labelled data"
+    )
     ev.add_argument(
         "checkpoint",
         type=Path,
@@ -47,6 +49,22 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         help="motion the mean-pose baseline averages: 'training' (synthetic "
         "training motion), a MotionBank folder, or 'none'",
     )
+    ev.add_argument(
+        "--labelled",
+        type=Path,
+        default=None,
+        help="score labelled external data instead (.npz: detections, intrinsics, SMPL or 3D "
+        "joint truth; docs/labelled_set_format.md), through the inference engine, with "
+        "placement errors",
+    )
+    ev.add_argument(
+        "--detections",
+        default=None,
+        help="with --labelled: the keypoints from a detector's own files (OpenPose JSON, COCO "
+        "results, .npz), row for row with the labelled file",
+    )
+    ev.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                    help="with --labelled: the engine's backend")  # fmt: skip
     ev.add_argument("--json", type=Path, default=None, help="write all results here")
     ev.add_argument(
         "--plot",
@@ -86,6 +104,8 @@ def _eval(args: argparse.Namespace) -> int:
     from k2m_core.eval.report import evaluate_checkpoint, print_report
     from k2m_core.paths import default_model_path
 
+    if args.labelled is not None:
+        return _eval_labelled(args)
     checkpoint = args.checkpoint or default_model_path()
     results = evaluate_checkpoint(
         checkpoint,
@@ -103,6 +123,30 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     if args.plot:
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _eval_labelled(args: argparse.Namespace) -> int:
+    from k2m_core.body.smpl import SmplModel
+    from k2m_core.data.labelled_set import LabelledSetError, load_labelled_set
+    from k2m_core.eval.labelled import format_labelled, labelled_errors, summarise_labelled
+    from k2m_core.infer.engine import create_engine
+    from k2m_core.paths import default_body_model_path
+
+    try:
+        labelled = load_labelled_set(args.labelled, args.detections)
+    except LabelledSetError as err:
+        raise SystemExit(f"k2m eval: {err}") from None
+    body_path = args.body_model or default_body_model_path()
+    engine = create_engine(args.backend, args.checkpoint, body_path, device="cpu")
+    body = SmplModel.from_file(body_path).eval()
+    summary = summarise_labelled(labelled_errors(labelled, engine, body), labelled.groups)
+    summary.update(checkpoint=str(args.checkpoint or "default"), labelled=str(args.labelled))
+    print(format_labelled(summary))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=2))
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -12,7 +12,13 @@ import torch
 
 from k2m_core.keypoints.support import MIN_CONFIDENCE
 
-__all__ = ["MASKED_VALUE", "MIN_CONFIDENCE", "NormalisedKeypoints", "normalise_keypoints"]
+__all__ = [
+    "MASKED_VALUE",
+    "MIN_CONFIDENCE",
+    "NormalisedKeypoints",
+    "camera_features",
+    "normalise_keypoints",
+]
 
 MASKED_VALUE = 0.5  # where unseen keypoints sit: the centre of the normalised box
 
@@ -54,3 +60,12 @@ def normalise_keypoints(
     coords = to_box_units(xy, centre, size)
     coords = torch.where(visible[..., None], coords, torch.full_like(coords, MASKED_VALUE))
     return NormalisedKeypoints(coords, visible, centre, size)
+
+
+def camera_features(centre: torch.Tensor, size: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """(B, 3) what box normalisation throws away, as CLIFF gives it to its network: the box
+    centre relative to the principal point and the box size, over the focal length. ``camera``
+    (B, 4) is [fx, fy, cx, cy] in pixels. It tells a network trained on many cameras where in
+    the view the person stands (off-axis perspective) and how near they are for their size."""
+    fx, fy, cx, cy = camera.unbind(-1)
+    return torch.stack([(centre[:, 0] - cx) / fx, (centre[:, 1] - cy) / fy, size / fx], -1)

@@ -5,7 +5,7 @@ pair generation keeps up with the training step."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -13,11 +13,17 @@ import torch
 
 from k2m_core.body.smpl import SmplModel
 from k2m_core.data.motion_bank import MotionBank
-from k2m_core.data.normalize import MIN_CONFIDENCE, normalise_keypoints, to_box_units
+from k2m_core.data.normalize import (
+    MIN_CONFIDENCE,
+    camera_features,
+    normalise_keypoints,
+    to_box_units,
+)
 from k2m_core.geometry.camera import (
     TRAINING_CAMERA_DISTANCE,
     TRAINING_FOCAL,
-    project_training_camera,
+    look_at,
+    project_aimed_view,
 )
 from k2m_core.geometry.rotations import axis_angle_to_matrix, rotation_about_axis
 from k2m_core.keypoints.convert import keypoints_from_smpl
@@ -26,7 +32,16 @@ from k2m_core.keypoints.formats import KeypointFormat, get_format
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    """The paper's per-sample augmentation; every range is a config value."""
+    """The paper's per-sample augmentation, and the camera the pairs are seen by; every range is
+    a config value.
+
+    The paper's camera is fixed: ``focal`` px, ``camera_distance`` m, the body on the optical
+    axis, tilted by up to ``tilt_deg``. Setting the ranges draws a robot's camera per sample
+    instead: focal length, distance, where in a ``image_size`` image the body stands (up to
+    ``offset_share`` of the half-width and half-height off centre) and the pitch of the line of
+    sight (positive: the camera above, looking down). Targets stay in the view frame (the
+    camera turned to look at the body), as the camera fit expects.
+    """
 
     yaw_deg: float = 360.0  # global rotation about the vertical, uniform in [0, yaw_deg)
     tilt_deg: float = 20.0  # about the two other axes, uniform in [-tilt_deg, tilt_deg]
@@ -36,19 +51,15 @@ class AugmentationConfig:
     min_confidence: float = MIN_CONFIDENCE
     focal: float = TRAINING_FOCAL
     camera_distance: float = TRAINING_CAMERA_DISTANCE
+    focal_range_px: tuple[float, float] | None = None  # None: always `focal`
+    distance_range_m: tuple[float, float] | None = None  # None: always `camera_distance`
+    pitch_range_deg: tuple[float, float] | None = None  # None: +-tilt_deg like the roll
+    offset_share: float = 0.0  # 0: the body on the optical axis
+    image_size: tuple[int, int] = (640, 480)  # where off-centre bodies may stand
 
     def clean(self) -> AugmentationConfig:
         """The same views without detector-like noise: for evaluation on clean 2D."""
-        return AugmentationConfig(
-            self.yaw_deg,
-            self.tilt_deg,
-            0.0,
-            0.0,
-            False,
-            self.min_confidence,
-            self.focal,
-            self.camera_distance,
-        )
+        return replace(self, joint_dropout=0.0, jitter_px=0.0, round_pixels=False)
 
 
 class PairBatch(NamedTuple):
@@ -62,6 +73,16 @@ class PairBatch(NamedTuple):
     betas: torch.Tensor  # (B, 10)
     joints_3d: torch.Tensor  # (B, K, 3) ground-truth 3D keypoints of the format
     frame_index: torch.Tensor  # (B,) frames of the bank these came from
+    camera: torch.Tensor  # (B, 4) [fx, fy, cx, cy]: pixels are relative to the principal point
+    camera_from_view: torch.Tensor  # (B, 3, 3) the line of sight's turn off the optical axis
+    distance: torch.Tensor  # (B,) metres from the camera to the body origin
+
+    def model_inputs(self, camera_input: bool) -> torch.Tensor:
+        """The network's input: normalised keypoints, then (camera_input) camera_features."""
+        if not camera_input:
+            return self.inputs
+        return torch.cat([self.inputs, camera_features(self.box_centre, self.box_size,
+                                                       self.camera)], dim=1)  # fmt: skip
 
 
 def random_global_rotation(
@@ -74,9 +95,42 @@ def random_global_rotation(
         return math.radians(lo) + u * math.radians(hi - lo)
 
     yaw = rotation_about_axis(uniform(0.0, aug.yaw_deg), "y")
-    pitch = rotation_about_axis(uniform(-aug.tilt_deg, aug.tilt_deg), "x")
+    low, high = aug.pitch_range_deg or (-aug.tilt_deg, aug.tilt_deg)
+    pitch = rotation_about_axis(uniform(low, high), "x")
     roll = rotation_about_axis(uniform(-aug.tilt_deg, aug.tilt_deg), "z")
     return roll @ pitch @ yaw
+
+
+class Cameras(NamedTuple):
+    focal: torch.Tensor  # (B,) px
+    distance: torch.Tensor  # (B,) m
+    camera_from_view: torch.Tensor  # (B, 3, 3)
+
+
+def draw_cameras(
+    batch: int, aug: AugmentationConfig, generator: torch.Generator, device: torch.device
+) -> Cameras:
+    """A camera per sample: the paper's fixed one, or focal length, distance and the body's
+    place in the image drawn from the configured ranges (the view turned to look at it)."""
+
+    def uniform(span: tuple[float, float] | None, fixed: float) -> torch.Tensor:
+        if span is None:
+            return torch.full((batch,), float(fixed), device=device)
+        u = torch.rand(batch, generator=generator, device=device)
+        return span[0] + u * (span[1] - span[0])
+
+    focal = uniform(aug.focal_range_px, aug.focal)
+    distance = uniform(aug.distance_range_m, aug.camera_distance)
+    if aug.offset_share <= 0:
+        turn = torch.eye(3, device=device).expand(batch, 3, 3)
+        return Cameras(focal, distance, turn)
+    width, height = aug.image_size
+    u = (2 * torch.rand(batch, generator=generator, device=device) - 1) * aug.offset_share
+    v = (2 * torch.rand(batch, generator=generator, device=device) - 1) * aug.offset_share
+    # the body origin's direction in the camera's SMPL-style frame (y up, looking down -z)
+    sight = torch.stack([u * 0.5 * width / focal, -v * 0.5 * height / focal,
+                         -torch.ones_like(focal)], -1)  # fmt: skip
+    return Cameras(focal, distance, look_at(sight))
 
 
 def detector_view(
@@ -142,7 +196,8 @@ class PairGenerator:
                 return_h36m=self.format.needs_h36m,
             )
             joints_3d, available = keypoints_from_smpl(body.joints, self.format, body.h36m_joints)
-        clean_2d = project_training_camera(joints_3d, self.aug.focal, self.aug.camera_distance)
+        cams = draw_cameras(len(idx), self.aug, self.generator, self.device)
+        clean_2d = project_aimed_view(joints_3d, cams.camera_from_view, cams.distance, cams.focal)
         available = available.expand(len(idx), -1)
         keypoints_px = detector_view(clean_2d, available, self.aug, self.generator)
         norm = normalise_keypoints(keypoints_px, self.aug.min_confidence)
@@ -157,4 +212,15 @@ class PairGenerator:
             betas=betas,
             joints_3d=joints_3d,
             frame_index=torch.as_tensor(idx),
+            camera=torch.stack(
+                [
+                    cams.focal,
+                    cams.focal,
+                    torch.zeros_like(cams.focal),
+                    torch.zeros_like(cams.focal),
+                ],
+                -1,
+            ),
+            camera_from_view=cams.camera_from_view,
+            distance=cams.distance,
         )

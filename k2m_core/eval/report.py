@@ -75,7 +75,7 @@ def evaluate_checkpoint(
         view = aug.clean() if setting == "clean" else aug
         pairs = fixed_pairs(bank, body, fmt.name, view, samples, seed)
         groups = np.asarray(bank.activity_names)[np.asarray(bank.activity)[pairs.frame_index]]
-        pred = predict(model, pairs.inputs)
+        pred = predict(model, pairs.model_inputs(model.cfg.camera_input))
         errors = body_errors(body, pred, target_of(pairs))
         results[setting] = summarise_errors(errors, groups)
         results["samples"] = len(pairs.inputs)

@@ -24,7 +24,7 @@ import torch
 import k2m_core
 from k2m_core.body.model_file import resolve_body_model_path
 from k2m_core.body.smpl import SmplModel
-from k2m_core.infer.backend import INPUT_NAME, BackendError, output_names
+from k2m_core.infer.backend import CAMERA_NAME, INPUT_NAME, BackendError, output_names
 from k2m_core.infer.engine_cache import sha256_file
 from k2m_core.infer.graph import InferenceGraph
 from k2m_core.infer.graph_files import JOINTS_SUFFIX
@@ -90,6 +90,14 @@ def parity_keypoints(
     return np.stack([u, v, confidence], axis=-1).astype(np.float32)
 
 
+def parity_camera(batch: int, image_size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
+    """(B, 4) intrinsics [fx, fy, cx, cy] from wide to narrow lenses, for camera_input models."""
+    width, height = image_size
+    focal = np.linspace(0.5, 1.8, batch) * width
+    centre = np.tile([width / 2, height / 2], (batch, 1))
+    return np.column_stack([focal, focal, centre]).astype(np.float32)
+
+
 def _checkpoint_file(checkpoint: str | Path | None) -> Path:
     """The .safetensors file itself (a folder holding one is accepted, as load_model does)."""
     path = Path(checkpoint).expanduser() if checkpoint is not None else default_model_path()
@@ -128,11 +136,16 @@ def _trace_to_onnx(graph: InferenceGraph, opset: int) -> Any:
     example = torch.from_numpy(parity_keypoints(graph.num_keypoints, 2))
     batch = torch.export.Dim("batch", min=1)
     names = list(output_names(graph.with_vertices))
+    args: tuple[torch.Tensor, ...] = (example,)
+    inputs, shapes = [INPUT_NAME], [{0: batch}]
+    if graph.camera_input:
+        args, inputs = (example, torch.from_numpy(parity_camera(2))), [INPUT_NAME, CAMERA_NAME]
+        shapes.append({0: batch})
     try:
         with _quiet_exporter():
-            program = torch.onnx.export(graph, (example,), None, dynamo=True,
-                                        input_names=[INPUT_NAME], output_names=names,
-                                        dynamic_shapes=({0: batch},), opset_version=opset,
+            program = torch.onnx.export(graph, args, None, dynamo=True,
+                                        input_names=inputs, output_names=names,
+                                        dynamic_shapes=tuple(shapes), opset_version=opset,
                                         external_data=False, verbose=False)  # fmt: skip
     except ImportError as err:
         raise ExportError(f"ONNX export needs onnx and onnxscript ({err}): pip install onnx "
@@ -147,6 +160,7 @@ def _file_metadata(graph: InferenceGraph, common: dict[str, str]) -> dict[str, s
     meta["with_vertices"] = str(graph.with_vertices).lower()
     meta["output_names"] = ",".join(output_names(graph.with_vertices))
     meta["available"] = "".join("1" if a else "0" for a in graph.available)
+    meta["camera_input"] = str(graph.camera_input).lower()
     if graph.with_vertices:
         meta["num_vertices"] = str(graph.body.num_vertices)
     return meta
@@ -198,10 +212,12 @@ def measure_parity(graph: InferenceGraph, path: Path) -> dict[str, float]:
     names = output_names(graph.with_vertices)
     for batch in PARITY_BATCHES:
         keypoints = parity_keypoints(graph.num_keypoints, batch, seed=batch)
+        camera = parity_camera(batch) if graph.camera_input else None
         with torch.inference_mode():
-            outputs = graph(torch.from_numpy(keypoints))
+            cam = None if camera is None else torch.from_numpy(camera)
+            outputs = graph(torch.from_numpy(keypoints), cam)
         reference = {n: o.numpy() for n, o in zip(names, outputs, strict=True)}
-        for name, error in max_errors(reference, backend.run(keypoints)).items():
+        for name, error in max_errors(reference, backend.run(keypoints, camera)).items():
             worst[name] = max(worst.get(name, 0.0), error)
     return worst
 

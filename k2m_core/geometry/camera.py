@@ -71,6 +71,25 @@ def project_training_camera(
     return _namespace(points).stack([focal * x / depth, -focal * y / depth], -1)
 
 
+def project_aimed_view(
+    points: ArrayT, camera_from_view: ArrayT, distance: ArrayT, focal: ArrayT
+) -> ArrayT:
+    """View-frame points (B, K, 3) of bodies ``distance`` (B,) metres down a camera's line of
+    sight -> pixels (B, K, 2) relative to the principal point, focal length ``focal`` (B,).
+
+    The view frame is the training camera's (camera at ``z = distance``, looking down -z at the
+    body origin), turned by ``camera_from_view`` (B, 3, 3, SMPL-style axes) to aim off the
+    optical axis. The identity rotation reproduces :func:`project_training_camera`.
+    """
+    xp = _namespace(points)
+    x, y, z = _xyz(points)
+    shifted = xp.stack([x, y, z - distance[:, None]], -1)
+    camera = (camera_from_view[:, None] @ shifted[..., None])[..., 0]
+    cx, cy, cz = _xyz(camera)
+    depth = -cz
+    return xp.stack([focal[:, None] * cx / depth, -focal[:, None] * cy / depth], -1)
+
+
 def smpl_to_training_camera_frame(
     points: ArrayT, distance: float = TRAINING_CAMERA_DISTANCE
 ) -> ArrayT:
@@ -217,3 +236,24 @@ def look_at(target: ArrayT) -> ArrayT:
     if xp is not np:
         eye = eye.to(rotation.device)
     return xp.where(degenerate[..., None, None], eye, rotation)
+
+
+def default_intrinsics(width: float, height: float) -> PinholeIntrinsics:
+    """A guess for a camera without CameraInfo: principal point at the image centre and
+    focal = max(width, height) (about 53 degrees across the longer side).
+
+    The training camera has no field of view to copy: box normalisation makes the network
+    blind to focal length and image size, so the focal only sets the distance scale (fitted
+    depth is proportional to it). max(width, height) is the usual guess for unknown phone and
+    web cameras and within ~20% of typical robot RGB cameras (the target domain's 640x480 at
+    550 px is 60 degrees wide, where this guess puts people 16% too far).
+    """
+    for name, value in (("width", width), ("height", height)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"image {name} must be positive and finite, got {value!r}")
+    return PinholeIntrinsics(
+        fx=float(max(width, height)),
+        fy=float(max(width, height)),
+        cx=0.5 * float(width),
+        cy=0.5 * float(height),
+    )

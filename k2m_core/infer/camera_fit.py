@@ -38,6 +38,7 @@ from k2m_core.geometry.camera import (
     OPTICAL_FROM_SMPL,
     TRAINING_FOCAL,
     PinholeIntrinsics,
+    default_intrinsics,
     look_at,
 )
 from k2m_core.infer import camera_fit_kernel as kernel
@@ -76,27 +77,6 @@ class CameraFit(NamedTuple):
     camera_from_view: np.ndarray  # (N, 3, 3) view-frame SMPL-style axes -> optical
     reprojection_px: np.ndarray  # (N,) confidence-weighted mean pixel error; 0 if none used
     valid: np.ndarray  # (N,) bool: >= MIN_KEYPOINTS used and every one in front of the camera
-
-
-def default_intrinsics(width: float, height: float) -> PinholeIntrinsics:
-    """A guess for a camera without CameraInfo: principal point at the image centre and
-    focal = max(width, height) (about 53 degrees across the longer side).
-
-    The training camera has no field of view to copy: box normalisation makes the network
-    blind to focal length and image size, so the focal only sets the distance scale (fitted
-    depth is proportional to it). max(width, height) is the usual guess for unknown phone and
-    web cameras and within ~20% of typical robot RGB cameras (the target domain's 640x480 at
-    550 px is 60 degrees wide, where this guess puts people 16% too far).
-    """
-    for name, value in (("width", width), ("height", height)):
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"image {name} must be positive and finite, got {value!r}")
-    return PinholeIntrinsics(
-        fx=float(max(width, height)),
-        fy=float(max(width, height)),
-        cx=0.5 * float(width),
-        cy=0.5 * float(height),
-    )
 
 
 def training_camera_intrinsics(focal: float = TRAINING_FOCAL) -> PinholeIntrinsics:

@@ -134,8 +134,8 @@ class Key2MeshEngine:
         _check_in_image(keypoints, image_size)
         if len(keypoints) == 0:
             return self._empty()
-        outputs = self._run(keypoints)
         intrinsics = intrinsics or default_intrinsics(*image_size)
+        outputs = self._run(keypoints, intrinsics)
         fit = fit_body_to_camera(
             outputs["keypoints_3d"],
             keypoints[..., :2],
@@ -146,9 +146,16 @@ class Key2MeshEngine:
         )
         return self._bodies(outputs, fit, keypoints)
 
-    def _run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+    def _run(self, keypoints: np.ndarray, intrinsics: PinholeIntrinsics) -> dict[str, np.ndarray]:
+        camera = None
+        if getattr(self.backend, "camera_input", False):
+            k = intrinsics
+            camera = np.tile(np.array([k.fx, k.fy, k.cx, k.cy], np.float32), (len(keypoints), 1))
         chunks = [
-            self.backend.run(keypoints[i : i + self.max_batch])
+            self.backend.run(
+                keypoints[i : i + self.max_batch],
+                None if camera is None else camera[i : i + self.max_batch],
+            )
             for i in range(0, len(keypoints), self.max_batch)
         ]
         if len(chunks) == 1:
@@ -214,7 +221,9 @@ class Key2MeshEngine:
     def _num_vertices(self) -> int:
         """V of the mesh, from one run on a probe (once: frames without people are common)."""
         probe = np.zeros((1, self.num_keypoints, 3), np.float32)
-        return int(self.backend.run(probe)["vertices"].shape[1])
+        camera = np.array([[500.0, 500.0, 0.0, 0.0]], np.float32)
+        needed = getattr(self.backend, "camera_input", False)
+        return int(self.backend.run(probe, camera if needed else None)["vertices"].shape[1])
 
 
 def create_engine(

@@ -9,7 +9,7 @@ from torch import nn
 
 from k2m_core.body.skeleton import NUM_OUTPUT_JOINTS
 from k2m_core.body.smpl import SmplModel
-from k2m_core.data.normalize import MIN_CONFIDENCE, normalise_keypoints
+from k2m_core.data.normalize import MIN_CONFIDENCE, camera_features, normalise_keypoints
 from k2m_core.keypoints.convert import smpl_selection_matrix
 from k2m_core.keypoints.formats import NUM_H36M_JOINTS, get_format
 from k2m_core.model.key2mesh import Key2Mesh
@@ -55,9 +55,21 @@ class InferenceGraph(nn.Module):
     def num_keypoints(self) -> int:
         return self.format.num_keypoints
 
-    def forward(self, keypoints: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    @property
+    def camera_input(self) -> bool:
+        return bool(self.model.cfg.camera_input)
+
+    def forward(
+        self, keypoints: torch.Tensor, camera: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """``camera`` (B, 4) [fx, fy, cx, cy]: required by camera_input models, else unused."""
         norm = normalise_keypoints(keypoints, self.min_confidence)
-        out = self.model(norm.coords.flatten(1))
+        inputs = norm.coords.flatten(1)
+        if self.camera_input:
+            if camera is None:
+                raise ValueError("this model reads the camera: pass camera (B, 4) [fx, fy, cx, cy]")
+            inputs = torch.cat([inputs, camera_features(norm.centre, norm.size, camera)], dim=1)
+        out = self.model(inputs)
         rot_mats = out.rot_mats
         smpl = self.body(
             out.betas,

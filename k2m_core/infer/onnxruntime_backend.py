@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from k2m_core.infer.backend import INPUT_NAME, BackendError, output_names
+from k2m_core.infer.backend import (
+    CAMERA_NAME,
+    INPUT_NAME,
+    BackendError,
+    check_camera,
+    output_names,
+)
 from k2m_core.infer.onnx_runner import OnnxRunner
 from k2m_core.keypoints.convert import smpl_selection_matrix
 from k2m_core.keypoints.formats import get_format
@@ -30,10 +36,15 @@ class ModelInfo:
     keypoint_format: str
     with_vertices: bool
     available: np.ndarray  # (K,) bool
+    camera_input: bool = False  # files before camera_input models have no such metadata
 
     @property
     def num_keypoints(self) -> int:
         return int(self.available.shape[0])
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return (INPUT_NAME, CAMERA_NAME) if self.camera_input else (INPUT_NAME,)
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -57,7 +68,8 @@ def parse_metadata(meta: Mapping[str, str], source: str) -> ModelInfo:
     except (KeyError, ValueError) as err:
         raise BackendError(f"{source}: {err}; {_REEXPORT} with this k2m version") from err
     _, available = smpl_selection_matrix(fmt)  # what InferenceGraph.available holds
-    return ModelInfo(fmt.name, flag == "true", available)
+    camera = meta.get("camera_input", "false").strip().lower() == "true"
+    return ModelInfo(fmt.name, flag == "true", available, camera)
 
 
 def check_keypoints(keypoints: Any, info: ModelInfo) -> np.ndarray:
@@ -109,21 +121,26 @@ class OnnxRuntimeBackend:
         self.keypoint_format = self.info.keypoint_format
         self.with_vertices = self.info.with_vertices
         self.available = self.info.available
+        self.camera_input = self.info.camera_input
         self.metadata: dict[str, str] = dict(meta)
 
     def _check_signature(self, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> None:
         """Names must match the metadata, or outputs would be mislabelled."""
-        if inputs != (INPUT_NAME,) or outputs != self.info.output_names:
+        if inputs != self.info.input_names or outputs != self.info.output_names:
             raise BackendError(
                 f"{self.path}: graph has inputs {list(inputs)} and outputs {list(outputs)}, "
-                f"expected [{INPUT_NAME!r}] and {list(self.info.output_names)}; {_REEXPORT}"
+                f"expected {list(self.info.input_names)} and {list(self.info.output_names)}; "
+                f"{_REEXPORT}"
             )
 
-    def run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, keypoints: np.ndarray, camera: np.ndarray | None = None) -> dict[str, np.ndarray]:
         x = check_keypoints(keypoints, self.info)
+        feeds = {INPUT_NAME: x}
+        if (cam := check_camera(camera, len(x), self.camera_input)) is not None:
+            feeds[CAMERA_NAME] = cam
         names = list(self.info.output_names)
         try:
-            outputs = self._session.run(names, {INPUT_NAME: x})
+            outputs = self._session.run(names, feeds)
         except Exception as err:  # surface ORT failures (e.g. CUDA out of memory) uniformly
             raise BackendError(
                 f"{self.path}: ONNX Runtime failed on a batch of {len(x)}: {err}"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from k2m_core.infer.backend import INPUT_NAME, BackendError
+from k2m_core.infer.backend import CAMERA_NAME, INPUT_NAME, BackendError, check_camera
 from k2m_core.infer.engine_cache import (
     DEFAULT_MAX_BATCH,
     DEFAULT_OPT_BATCH,
@@ -144,6 +144,12 @@ def build_serialized_engine(
         config.clear_flag(trt.BuilderFlag.TF32)  # TF32 would cost FP32 its ~1e-6 agreement
     opt_profile = builder.create_optimization_profile()
     opt_profile.set_shape(input_name, profile.min, profile.opt, profile.max)
+    for i in range(network.num_inputs):  # other inputs (the camera) share the batch axis
+        tensor = network.get_input(i)
+        if tensor.name != input_name:
+            rest = tuple(tensor.shape)[1:]
+            opt_profile.set_shape(tensor.name, (profile.min[0], *rest), (profile.opt[0], *rest),
+                                  (profile.max[0], *rest))  # fmt: skip
     config.add_optimization_profile(opt_profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
@@ -286,23 +292,25 @@ class TensorRtBackend:
         self.keypoint_format = self.info.keypoint_format
         self.with_vertices = self.info.with_vertices
         self.available = self.info.available
+        self.camera_input = self.info.camera_input
         self.precision = self.engine_info.key.precision
         self._device = torch.device("cuda", device)
         self._profile = self.engine_info.key.profile
         self._names = self.info.output_names
         self._check_io_names()
         self._dtypes = {n: torch_dtype(trt, self._engine.get_tensor_dtype(n))
-                        for n in (INPUT_NAME, *self._names)}  # fmt: skip
+                        for n in (*self.info.input_names, *self._names)}  # fmt: skip
         with torch.cuda.device(self._device):
             self._context = self._engine.create_execution_context()
             self._stream = torch.cuda.Stream(self._device)
 
     def _check_io_names(self) -> None:
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        if sorted(names) != sorted((INPUT_NAME, *self._names)):
+        expected = [*self.info.input_names, *self._names]
+        if sorted(names) != sorted(expected):
             raise BackendError(
-                f"engine tensors {names} do not match the ONNX metadata "
-                f"({[INPUT_NAME, *self._names]}); delete {self.engine_info.engine_path}"
+                f"engine tensors {names} do not match the ONNX metadata ({expected}); delete "
+                f"{self.engine_info.engine_path}"
             )
 
     def _check_batch(self, batch: int) -> None:
@@ -312,12 +320,13 @@ class TensorRtBackend:
                 f"{self._profile.max[0]}); split the batch or build with a larger max_batch"
             )
 
-    def run(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, keypoints: np.ndarray, camera: np.ndarray | None = None) -> dict[str, np.ndarray]:
         x = check_keypoints(keypoints, self.info)
         self._check_batch(len(x))
-        return execute(
-            self._context, self._stream, self._device, {INPUT_NAME: x}, self._names, self._dtypes
-        )
+        feeds = {INPUT_NAME: x}
+        if (cam := check_camera(camera, len(x), self.camera_input)) is not None:
+            feeds[CAMERA_NAME] = cam
+        return execute(self._context, self._stream, self._device, feeds, self._names, self._dtypes)
 
 
 def execute(

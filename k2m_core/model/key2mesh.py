@@ -28,10 +28,13 @@ class ModelConfig:
     head_blocks: int = 1  # residual blocks before the output layer (paper: 2 layers)
     dropout: float = 0.2
     num_betas: int = 10
+    # also take the camera (k2m_core.data.normalize.camera_features): where the box sits and
+    # how large it is, over the focal length; False: the paper's box-normalised keypoints only
+    camera_input: bool = False
 
     @property
     def num_inputs(self) -> int:
-        return 2 * get_format(self.keypoint_format).num_keypoints
+        return 2 * get_format(self.keypoint_format).num_keypoints + (3 if self.camera_input else 0)
 
     @property
     def num_outputs(self) -> int:
@@ -97,7 +100,8 @@ class Key2Mesh(nn.Module):
         self.head = SmplHead(self.cfg)
 
     def forward(self, keypoints: torch.Tensor) -> Key2MeshOutput:
-        """keypoints: (B, 2K) normalised (see k2m_core.data.normalize)."""
+        """keypoints: (B, 2K) normalised (see k2m_core.data.normalize), then the 3 camera
+        features when the config says camera_input."""
         features = self.extractor(keypoints)
         betas, rot_mats = self.head(features)
         return Key2MeshOutput(betas, rot_mats, features)

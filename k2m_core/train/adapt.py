@@ -24,13 +24,22 @@ from tqdm import tqdm
 from k2m_core.body.smpl import SmplModel
 from k2m_core.config import save_config, to_dict
 from k2m_core.data.motion_bank import MotionBank
-from k2m_core.data.normalize import NormalisedKeypoints, box_of_visible, normalise_keypoints
+from k2m_core.data.normalize import (
+    NormalisedKeypoints,
+    box_of_visible,
+    camera_features,
+    normalise_keypoints,
+)
 from k2m_core.data.normalize import to_box_units as box_units
 from k2m_core.data.pairs import AugmentationConfig, PairGenerator
 from k2m_core.data.target_domain import TargetDomainConfig
 from k2m_core.eval.evaluate import BodyPrediction, body_errors
-from k2m_core.geometry.camera import project_training_camera
-from k2m_core.keypoints.convert import keypoints_from_smpl
+from k2m_core.geometry.camera import (
+    default_intrinsics,
+    project_training_camera,
+    smpl_frame_to_optical,
+)
+from k2m_core.keypoints.convert import keypoints_from_smpl, smpl_selection_matrix
 from k2m_core.keypoints.formats import KeypointFormat, get_format
 from k2m_core.model.domain_critic import DomainCritic, gradient_penalty, wasserstein_estimate
 from k2m_core.model.key2mesh import Key2Mesh
@@ -38,15 +47,20 @@ from k2m_core.paths import default_model_path
 from k2m_core.train.checkpoint import load_model, save_checkpoint
 from k2m_core.train.losses import keypoint_weights
 from k2m_core.train.pretrain import load_body, resolve_device
+from k2m_core.train.reprojection import camera_reprojection_error, place_in_camera
 
 STEP_COLUMNS = (
     "epoch", "step", "lr", "wasserstein", "loss_critic", "loss_reprojection", "loss_domain",
     "loss_feature", "loss_body_prior", "step_ms",
 )  # fmt: skip
 EPOCH_COLUMNS = (
-    "epoch", "selection_reprojection", "test_mpjpe_mm", "test_pa_mpjpe_mm", "test_pve_mm",
-    "wasserstein",
+    "epoch", "selection_error", "selection_reprojection", "selection_camera_error",
+    "test_mpjpe_mm", "test_pa_mpjpe_mm", "test_pve_mm", "test_pelvis_error_m",
+    "test_distance_error_pct", "wasserstein", "wall_s",
 )  # fmt: skip
+# label-free selection criteria: reprojection in the detections' own camera (this module's
+# fix), or the paper's, through the training camera with each side box-normalised
+CRITERIA = ("camera", "training_camera")
 
 
 @dataclass(frozen=True)
@@ -64,10 +78,24 @@ class TargetConfig:
     min_joints: int = 6  # the paper's rule: fewer detected keypoints and a frame is dropped
     min_confidence: float = 0.1
     selection_fraction: float = 0.2  # of user detections, held out for model selection
+    # the camera of user detections: [fx, fy, cx, cy] pixels (CameraInfo's K), or the image
+    # size [width, height] for the engine's guess (focal = the longer side); None: read the
+    # image size from the detections where they give it
+    intrinsics: tuple[float, float, float, float] | None = None
+    image_size: tuple[int, int] | None = None
     synthetic_sequences: int = 240  # synthetic target: clips of 64 frames (60/20/20 split)
     synthetic_seed: int = 0
-    # the synthetic target's robot camera and detector shifts, one knob each
+    # the synthetic target's robot camera and detector shifts, one knob each, or a YAML file
+    # of them (e.g. training/configs/targets/target_b.yaml), which then replaces ``domain``
     domain: TargetDomainConfig = field(default_factory=TargetDomainConfig)
+    domain_file: Path | None = None
+
+    def target_domain(self) -> TargetDomainConfig:
+        if self.domain_file is None:
+            return self.domain
+        from k2m_core.config import load_config
+
+        return load_config(TargetDomainConfig, self.domain_file)
 
 
 @dataclass(frozen=True)
@@ -79,8 +107,16 @@ class AdaptConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     source_bank: Path | None = None  # MoCap for source features; None: synthetic motion
     source_frames: int = 50_000
+    # source features come from pairs seen by the pre-trained model's own training cameras
+    # ("checkpoint"), or by `augmentation` ("config")
+    source_camera: str = "checkpoint"
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     loss: AdaptLossWeights = field(default_factory=AdaptLossWeights)
+    # where the reprojection loss projects the prediction: "target" (placed in the detections'
+    # own camera, k2m_core.train.reprojection) or "training" (the paper's as first built here:
+    # the training camera, each side box-normalised; it bends bodies toward the other
+    # camera's perspective). The label-free selection uses the same camera.
+    reprojection_camera: str = "target"
     epochs: int = 5
     batch_size: int = 256  # per domain
     lr: float = 1e-4
@@ -107,25 +143,35 @@ class TargetSet:
 
     keypoints: torch.Tensor  # (N, K, 3) pixels + confidence
     norm: NormalisedKeypoints
+    camera: torch.Tensor  # (N, 4) [fx, fy, cx, cy] the detections were seen with
     truth: BodyPrediction | None = None
     groups: np.ndarray | None = None
+    truth_placed: torch.Tensor | None = None  # (N, K, 3) true keypoints, optical frame
 
     def __len__(self) -> int:
         return len(self.keypoints)
 
-    @property
-    def inputs(self) -> torch.Tensor:
-        return self.norm.coords.flatten(1)
+    def model_inputs(self, camera_input: bool) -> torch.Tensor:
+        """The network's input: box-normalised keypoints (and camera features)."""
+        coords = self.norm.coords.flatten(1)
+        if not camera_input:
+            return coords
+        return torch.cat([coords, camera_features(self.norm.centre, self.norm.size,
+                                                  self.camera)], 1)  # fmt: skip
 
 
 def make_target_set(
     keypoints: np.ndarray,
     min_confidence: float,
+    camera: np.ndarray,
     truth: BodyPrediction | None = None,
     groups: np.ndarray | None = None,
+    truth_placed: np.ndarray | None = None,
 ) -> TargetSet:
     kps = torch.tensor(np.asarray(keypoints), dtype=torch.float32)  # copies read-only arrays
-    return TargetSet(kps, normalise_keypoints(kps, min_confidence), truth, groups)
+    cam = torch.tensor(np.broadcast_to(np.asarray(camera, np.float32), (len(kps), 4)).copy())
+    placed = None if truth_placed is None else torch.tensor(np.asarray(truth_placed, np.float32))
+    return TargetSet(kps, normalise_keypoints(kps, min_confidence), cam, truth, groups, placed)
 
 
 def reprojection_error(
@@ -167,7 +213,7 @@ def load_target_splits(cfg: AdaptConfig) -> dict[str, TargetSet]:
         extreme=True,
     )
     body = load_body(cfg.body_model, torch.device("cpu"))
-    target = make_target_domain(bank, body, t.domain, fmt.name, seed=t.synthetic_seed)
+    target = make_target_domain(bank, body, t.target_domain(), fmt.name, seed=t.synthetic_seed)
     parts = split_target(target, seed=t.synthetic_seed)
     splits = {}
     for name, part in zip(("adapt", "select", "test"), parts, strict=True):
@@ -178,9 +224,12 @@ def load_target_splits(cfg: AdaptConfig) -> dict[str, TargetSet]:
             torch.as_tensor(part.truth_rot_mats, dtype=torch.float32),
         )
         groups = np.asarray(part.activity_names)[part.activity]
-        splits[name] = make_target_set(
-            part.detections.keypoints, t.min_confidence, truth if name == "test" else None, groups
-        )
+        k = part.intrinsics
+        camera = np.array([k.fx, k.fy, k.cx, k.cy], np.float32)
+        test = name == "test"
+        placed = smpl_frame_to_optical(part.joints_in_camera()) if test else None
+        splits[name] = make_target_set(part.detections.keypoints, t.min_confidence, camera,
+                                       truth if test else None, groups, placed)  # fmt: skip
     return splits
 
 
@@ -199,11 +248,30 @@ def _user_splits(t: TargetConfig, fmt: KeypointFormat) -> dict[str, TargetSet]:
             f"{t.min_joints} keypoints ({dropped} dropped): too few to adapt on"
         )
     n_select = max(1, round(t.selection_fraction * len(det)))
+    camera = _user_camera(t, det.image_sizes, len(det))
     # the last frames are held out: detections come in time order, so neighbours stay together
     return {
-        "adapt": make_target_set(det.keypoints[:-n_select], t.min_confidence),
-        "select": make_target_set(det.keypoints[-n_select:], t.min_confidence),
+        "adapt": make_target_set(det.keypoints[:-n_select], t.min_confidence, camera[:-n_select]),
+        "select": make_target_set(det.keypoints[-n_select:], t.min_confidence, camera[-n_select:]),
     }
+
+
+def _user_camera(t: TargetConfig, image_sizes: np.ndarray | None, n: int) -> np.ndarray:
+    """(N, 4) intrinsics of the user's detections: given, or guessed from the image size."""
+    if t.intrinsics is not None:
+        return np.tile(np.asarray(t.intrinsics, np.float32), (n, 1))
+    sizes = None
+    if t.image_size is not None:
+        sizes = np.tile(np.asarray(t.image_size, np.float32), (n, 1))
+    elif image_sizes is not None and np.isfinite(image_sizes).all():
+        sizes = np.asarray(image_sizes, np.float32)
+    if sizes is None:
+        raise ValueError(
+            f"{t.detections}: the detections do not say their image size; give the camera: "
+            "target.intrinsics=[fx,fy,cx,cy] (CameraInfo's K) or target.image_size=[w,h]"
+        )
+    rows = [default_intrinsics(float(w), float(h)) for w, h in sizes]
+    return np.array([[k.fx, k.fy, k.cx, k.cy] for k in rows], np.float32)
 
 
 class Adapter:
@@ -216,6 +284,10 @@ class Adapter:
         self.progress = progress
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
+        if cfg.reprojection_camera not in ("target", "training"):
+            raise ValueError(
+                f"reprojection_camera={cfg.reprojection_camera!r}: choose target or training"
+            )
         checkpoint = cfg.checkpoint or default_model_path()
         self.source, self.source_meta = load_model(checkpoint, self.device)
         self.source.requires_grad_(False)
@@ -231,8 +303,12 @@ class Adapter:
         self.schedulers = [torch.optim.lr_scheduler.StepLR(o, 1, gamma=cfg.lr_decay)
                            for o in trained]  # fmt: skip
         bank = _source_bank(cfg)
-        self.pairs = PairGenerator(bank, self.body, self.format, cfg.augmentation, self.device,
-                                   seed=cfg.seed)  # fmt: skip
+        self.source_augmentation = source_augmentation(cfg, self.source_meta)
+        self.pairs = PairGenerator(bank, self.body, self.format, self.source_augmentation,
+                                   self.device, seed=cfg.seed)  # fmt: skip
+        self.camera_input = bool(self.source.cfg.camera_input)
+        _, available = smpl_selection_matrix(self.format)
+        self.available = torch.as_tensor(available, device=self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 7)
         self.prior = self.prior_trainer = None
         if cfg.loss.body_prior > 0:
@@ -272,8 +348,8 @@ class Adapter:
         cfg, weights = self.cfg, self.cfg.loss
         target = self.splits["adapt"]
         started = time.perf_counter()
-        source_inputs = self.pairs.sample(cfg.batch_size).inputs
-        target_inputs = target.inputs[batch]
+        source_inputs = self.pairs.sample(cfg.batch_size).model_inputs(self.camera_input)
+        target_inputs = target.model_inputs(self.camera_input)[batch]
         self.adapted.train()
         if cfg.freeze_batch_norm:
             for module in self.adapted.modules():
@@ -290,11 +366,8 @@ class Adapter:
                 critic_loss = self.critic_step(source_feat, target_feat)
         features = self.adapted(target_inputs)
         betas, rot_mats, kps = self.predict(features)
-        norm = NormalisedKeypoints(*(t[batch] for t in target.norm))
         terms = {
-            "reprojection": reprojection_error(
-                kps, norm, target.keypoints[batch, :, 2], self.joint_weights
-            ).mean(),
+            "reprojection": self.reprojection(kps, target, batch).mean(),
             "domain": -self.critic(features).mean() if weights.domain > 0 else _zero(features),
             "feature": torch.mean((features - source_on_target) ** 2),
             "body_prior": _zero(features),
@@ -319,43 +392,90 @@ class Adapter:
         }  # fmt: skip
 
     # --------------------------------------------------------------------------- measuring
+    def reprojection(
+        self, kps: torch.Tensor, target: TargetSet, rows: torch.Tensor | slice
+    ) -> torch.Tensor:
+        """(B,) reprojection error of predicted keypoints against the target's detections, in
+        the camera the config names (see AdaptConfig.reprojection_camera)."""
+        keypoints = target.keypoints[rows]
+        if self.cfg.reprojection_camera == "training":
+            norm = NormalisedKeypoints(*(t[rows] for t in target.norm))
+            return reprojection_error(kps, norm, keypoints[..., 2], self.joint_weights)
+        seen = (keypoints[..., 2] >= self.cfg.target.min_confidence) & self.available
+        weights = self.joint_weights * keypoints[..., 2] * seen
+        return camera_reprojection_error(kps, keypoints[..., :2], weights, target.camera[rows])
+
     def measure(self, extractor: torch.nn.Module) -> dict[str, float]:
-        """Label-free selection error on held-out detections, and the true error when known."""
+        """Label-free selection errors on held-out detections (both cameras' reprojection; the
+        configured one is ``selection_error``), and the true errors when known."""
         extractor.eval()
         out: dict[str, float] = {}
         with torch.no_grad():
             sel = self.splits["select"]
-            _, _, kps = self.predict(extractor(sel.inputs))
+            _, _, kps = self.predict(extractor(sel.model_inputs(self.camera_input)))
             err = reprojection_error(kps, sel.norm, sel.keypoints[..., 2], self.joint_weights)
             out["selection_reprojection"] = float(err.mean())
+            seen = (sel.keypoints[..., 2] >= self.cfg.target.min_confidence) & self.available
+            weights = self.joint_weights * sel.keypoints[..., 2] * seen
+            camera_err = camera_reprojection_error(kps, sel.keypoints[..., :2], weights,
+                                                   sel.camera)  # fmt: skip
+            out["selection_camera_error"] = float(camera_err.mean())
+            training = self.cfg.reprojection_camera == "training"
+            out["selection_error"] = out["selection_reprojection" if training
+                                         else "selection_camera_error"]  # fmt: skip
             test = self.splits.get("test")
             if test is not None and test.truth is not None:
-                betas, rot_mats, _ = self.predict(extractor(test.inputs))
+                betas, rot_mats, kps = self.predict(extractor(test.model_inputs(self.camera_input)))
                 errors = body_errors(self.body, BodyPrediction(betas, rot_mats), test.truth)
                 for name, e in errors.items():
                     out[f"test_{name}_mm"] = float(e.mean()) * 1000.0
+                if test.truth_placed is not None:
+                    out.update(self._placement(kps, test))
         return out
+
+    def _placement(self, kps: torch.Tensor, test: TargetSet) -> dict[str, float]:
+        """Mean hip-midpoint error (m) and median |distance error| (%) of the test bodies
+        placed in their camera, as the engine would place them."""
+        seen = (test.keypoints[..., 2] >= self.cfg.target.min_confidence) & self.available
+        rotation, shift = place_in_camera(kps, test.keypoints[..., :2],
+                                          test.keypoints[..., 2] * seen, test.camera)  # fmt: skip
+        placed = kps @ rotation.transpose(1, 2) + shift[:, None]
+        hips = [self.format.keypoint_names.index(n) for n in ("left_hip", "right_hip")]
+        pred, true = placed[:, hips].mean(1), test.truth_placed[:, hips].mean(1)
+        distance = true.norm(dim=-1)
+        error_pct = 100.0 * (pred.norm(dim=-1) - distance).abs() / distance
+        return {"test_pelvis_error_m": float((pred - true).norm(dim=-1).mean()),
+                "test_distance_error_pct": float(error_pct.median())}  # fmt: skip
 
     # --------------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         run_dir = cfg.run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
-        n = len(self.splits["adapt"])
+        n, n_select = len(self.splits["adapt"]), len(self.splits["select"])
         steps_per_epoch = max(1, n // cfg.batch_size)
+        share = 100.0 * n_select / (n + n_select)
         print(
-            f"k2m adapt: {cfg.name} on {self.device}: {n:,} target detections, "
-            f"{steps_per_epoch} steps x {cfg.epochs} epochs, weights {to_dict(cfg.loss)}"
+            f"k2m adapt: {cfg.name} on {self.device}: {n:,} target detections to adapt on, "
+            f"{n_select:,} ({share:.0f} %) held out for label-free selection"
+            + (", a labelled test split to report the true error" if "test" in self.splits else "")
+            + f"; {steps_per_epoch} steps x {cfg.epochs} epochs, weights {to_dict(cfg.loss)}, "
+            f"reprojection in the {cfg.reprojection_camera} camera",
+            flush=True,
         )
-        epochs = [{"epoch": 0, **self.measure(self.source.extractor), "wasserstein": ""}]
-        best = {"epoch": 0, **epochs[0]}
-        self._save(run_dir / "checkpoints" / "best.safetensors", epochs[0], self.source)
+        if cfg.loss.domain == 0 and cfg.loss.feature == 0:
+            print(REPROJECTION_ONLY_WARNING, flush=True)
+        started = time.perf_counter()
+        epochs = [{"epoch": 0, **self.measure(self.source.extractor), "wasserstein": "",
+                   "wall_s": 0.0}]  # fmt: skip
+        print(_epoch_line(epochs[0]), flush=True)
+        best: dict[str, Any] | None = None
         with (run_dir / "log.csv").open("w", newline="") as log_file:
             log = csv.DictWriter(log_file, fieldnames=STEP_COLUMNS)
             log.writeheader()
             bar = tqdm(total=cfg.epochs * steps_per_epoch, disable=not self.progress,
-                       unit="step", dynamic_ncols=True)  # fmt: skip
+                       unit="step", dynamic_ncols=True, leave=False)  # fmt: skip
             order = torch.Generator().manual_seed(cfg.seed)
             for epoch in range(1, cfg.epochs + 1):
                 perm = torch.randperm(n, generator=order).to(self.device)
@@ -370,20 +490,42 @@ class Adapter:
                     bar.set_postfix(W=f"{row['wasserstein']:.3f}",
                                     rep=f"{row['loss_reprojection']:.4f}",
                                     dom=f"{row['loss_domain']:.3f}")  # fmt: skip
+                log_file.flush()
                 for scheduler in self.schedulers:
                     scheduler.step()
                 result = {"epoch": epoch, **self.measure(self.adapted),
-                          "wasserstein": float(np.mean(ws))}  # fmt: skip
+                          "wasserstein": float(np.mean(ws)),
+                          "wall_s": round(time.perf_counter() - started, 1)}  # fmt: skip
                 epochs.append(result)
+                _write_csv(run_dir / "epochs.csv", EPOCH_COLUMNS, epochs)
                 model = self.adapted_model()
                 self._save(run_dir / "checkpoints" / f"epoch_{epoch}.safetensors", result, model)
-                if result["selection_reprojection"] < best["selection_reprojection"]:
+                self._save(run_dir / "checkpoints" / "last.safetensors", result, model)
+                better = result["selection_error"] < (best or epochs[0])["selection_error"]
+                if better:
                     best = dict(result)
                     self._save(run_dir / "checkpoints" / "best.safetensors", result, model)
+                bar.clear()
+                print(_epoch_line(result, better), flush=True)
             bar.close()
-        _write_csv(run_dir / "epochs.csv", EPOCH_COLUMNS, epochs)
         summary = {"name": cfg.name, "epochs": epochs, "selected": best,
                    "weights": to_dict(cfg.loss)}  # fmt: skip
+        best_path = run_dir / "checkpoints" / "best.safetensors"
+        if best is None:
+            best_path.unlink(missing_ok=True)  # a best from an earlier run would mislead
+            summary["verdict"] = (
+                "no epoch beat the pre-trained model on the label-free criterion "
+                f"(held-out {cfg.reprojection_camera}-camera reprojection error "
+                f"{epochs[0]['selection_error']:.4f}); no best.safetensors was written: keep "
+                "using the pre-trained model"
+            )
+        else:
+            summary["verdict"] = (
+                f"epoch {best['epoch']} beat the pre-trained model on the label-free criterion "
+                f"({best['selection_error']:.4f} vs {epochs[0]['selection_error']:.4f}): "
+                f"{best_path}"
+            )
+        print(summary["verdict"], flush=True)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 
@@ -391,6 +533,43 @@ class Adapter:
         meta = {"adapt_config": to_dict(self.cfg), "adapt_result": result,
                 "train_config": self.source_meta.get("train_config", {})}  # fmt: skip
         save_checkpoint(path, model, meta)
+
+
+REPROJECTION_ONLY_WARNING = (
+    "k2m adapt: warning: with loss.domain=0 and loss.feature=0 nothing holds F' to the features "
+    "the frozen head knows; the 2D reprojection error (and so the label-free criterion) falls "
+    "while 3D error and placement can rise (synthetic target B: PA-MPJPE 106 -> 109 mm, pelvis "
+    "0.76 -> 0.90 m): keep a domain or feature weight"
+)
+
+
+def _epoch_line(result: dict[str, Any], better: bool = False) -> str:
+    """One line per epoch while adaptation runs: the label-free criterion, the true errors
+    where a labelled test split exists, the critic's estimate."""
+    parts = [f"epoch {result['epoch']}", f"selection {result['selection_error']:.4f}"]
+    if "test_pa_mpjpe_mm" in result:
+        parts.append(f"test PA-MPJPE {result['test_pa_mpjpe_mm']:.1f} mm, MPJPE "
+                     f"{result['test_mpjpe_mm']:.1f} mm")  # fmt: skip
+    if "test_pelvis_error_m" in result:
+        parts.append(f"pelvis {result['test_pelvis_error_m']:.3f} m, |distance| "
+                     f"{result['test_distance_error_pct']:.1f} %")  # fmt: skip
+    if result.get("wasserstein") not in ("", None):
+        parts.append(f"W {result['wasserstein']:.3f}")
+    parts.append(f"{result.get('wall_s', 0.0):.0f} s")
+    return " | ".join(parts) + ("  <- best so far" if better else "")
+
+
+def source_augmentation(cfg: AdaptConfig, source_meta: dict[str, Any]) -> AugmentationConfig:
+    """The cameras the source pairs are seen by: the pre-trained model's own (so the critic
+    compares the target with what the model learned on), or the config's."""
+    if cfg.source_camera == "config":
+        return cfg.augmentation
+    if cfg.source_camera != "checkpoint":
+        raise ValueError(f"source_camera={cfg.source_camera!r}: choose checkpoint or config")
+    from k2m_core.config import from_dict
+
+    trained = source_meta.get("train_config", {}).get("augmentation")
+    return from_dict(AugmentationConfig, trained) if trained else cfg.augmentation
 
 
 def _source_bank(cfg: AdaptConfig) -> MotionBank:
@@ -406,7 +585,9 @@ def _to(target: TargetSet, device: torch.device) -> TargetSet:
     if target.truth is not None:
         truth = BodyPrediction(target.truth.betas.to(device), target.truth.rot_mats.to(device))
     norm = NormalisedKeypoints(*(t.to(device) for t in target.norm))
-    return TargetSet(target.keypoints.to(device), norm, truth, target.groups)
+    placed = None if target.truth_placed is None else target.truth_placed.to(device)
+    return TargetSet(target.keypoints.to(device), norm, target.camera.to(device), truth,
+                     target.groups, placed)  # fmt: skip
 
 
 def _zero(like: torch.Tensor) -> torch.Tensor:

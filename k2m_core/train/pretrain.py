@@ -22,7 +22,7 @@ from k2m_core.data.motion_bank import MotionBank
 from k2m_core.data.normalize import to_box_units
 from k2m_core.data.pairs import AugmentationConfig, PairBatch, PairGenerator
 from k2m_core.eval.evaluate import body_errors, predict, target_of
-from k2m_core.geometry.camera import project_training_camera
+from k2m_core.geometry.camera import project_aimed_view
 from k2m_core.keypoints.convert import keypoints_from_smpl
 from k2m_core.keypoints.formats import get_format
 from k2m_core.model.key2mesh import Key2Mesh, ModelConfig, count_parameters
@@ -164,8 +164,8 @@ class Trainer:
         body = self.body(betas, rot_mats[:, 0], rot_mats[:, 1:], return_vertices=False,
                          return_h36m=self.format.needs_h36m)  # fmt: skip
         joints_3d, _ = keypoints_from_smpl(body.joints, self.format, body.h36m_joints)
-        cam = self.cfg.augmentation
-        projected = project_training_camera(joints_3d, cam.focal, cam.camera_distance)
+        projected = project_aimed_view(joints_3d, batch.camera_from_view, batch.distance,
+                                       batch.camera[:, 0])  # fmt: skip
         return joints_3d, to_box_units(projected, batch.box_centre, batch.box_size)
 
     def train_step(self) -> tuple[dict[str, float], float, float]:
@@ -176,7 +176,7 @@ class Trainer:
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
-        out = self.model(batch.inputs)
+        out = self.model(batch.model_inputs(self.cfg.model.camera_input))
         pred_3d, pred_2d = self.predicted_keypoints(out.betas, out.rot_mats, batch)
         terms = pretrain_losses(out.rot_mats, out.betas, pred_2d, pred_3d, batch.rot_mats,
                                 batch.betas, batch.target_2d, batch.joints_3d,
@@ -194,7 +194,7 @@ class Trainer:
         return values, made - start, time.perf_counter() - start
 
     def validate(self) -> dict[str, float]:
-        pred = predict(self.model, self.val_pairs.inputs)
+        pred = predict(self.model, self.val_pairs.model_inputs(self.cfg.model.camera_input))
         errors = body_errors(self.body, pred, target_of(self.val_pairs), with_vertices=False)
         return {name: float(err.mean()) * 1000.0 for name, err in errors.items()}
 
