@@ -183,6 +183,8 @@ class Metrics:
     pa_mpjpe_mm: float
     matched: int  # ground-truth bodies with a prediction
     truth: int  # ground-truth bodies in frames that were processed
+    pelvis_error_m: float = float("nan")  # mean pelvis position error in the camera frame
+    distance_error_pct: float = float("nan")  # median |camera-to-pelvis distance error| in %
 
 
 @dataclass
@@ -231,7 +233,8 @@ class ReplayReport:
             m = self.metrics
             lines.append(
                 f"  ground truth: MPJPE {m.mpjpe_mm:.1f} mm, PA-MPJPE {m.pa_mpjpe_mm:.1f} mm "
-                f"(LSP-14, {m.matched} of {m.truth} true bodies matched)"
+                f"(LSP-14, {m.matched} of {m.truth} true bodies matched); placement: pelvis "
+                f"{m.pelvis_error_m:.3f} m, |distance| {m.distance_error_pct:.1f} %"
             )
         return lines
 
@@ -493,9 +496,12 @@ def score(pairs: list[tuple[ScoredBodies, ScoredBodies]], truth_count: int) -> M
     body = SmplModel.from_file(default_body_model_path()).eval()
     errors = body_errors(body, stack(0), stack(1), with_vertices=False)
     matched = sum(len(p[0].ids) for p in pairs)
+    pelvis = [np.concatenate([p[side].pelvis for p in pairs]) for side in (0, 1)]
+    distance = [np.linalg.norm(p, axis=-1) for p in pelvis]
     return Metrics(
         float(errors["mpjpe"].mean()) * MM, float(errors["pa_mpjpe"].mean()) * MM, matched,
-        truth_count,
+        truth_count, float(np.linalg.norm(pelvis[0] - pelvis[1], axis=-1).mean()),
+        float(np.median(np.abs(distance[0] - distance[1]) / distance[1]) * 100.0),
     )  # fmt: skip
 
 

@@ -3,7 +3,7 @@ domains, through `k2m data labelled` and `k2m eval --labelled`, and write one ma
 
     python scripts/robot_camera_table.py --model old=models/key2mesh/k2m_default.safetensors \
         --model new=runs/robot/checkpoints/best.safetensors --sets runs/labelled \
-        --out docs/results/robot_cameras.md
+        --out docs/results/robot_cameras.md --plot docs/results/robot_cameras.png
 
 Labelled sets are made once into --sets and reused; each score is also kept as JSON there.
 """
@@ -70,11 +70,42 @@ def table(results: dict[str, dict[str, dict]], models: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(results: dict[str, dict[str, dict]], models: list[str], path: Path) -> None:
+    """Bars per set and model for the errors people compare first: PA-MPJPE, MPJPE, distance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    shown = (("pa_mpjpe_mm", "PA-MPJPE (mm)"), ("mpjpe_mm", "MPJPE (mm)"),
+             ("distance_error_pct_median", "median |distance error| (%)"))  # fmt: skip
+    names = list(results)
+    rows = np.arange(len(names))
+    height = 0.8 / len(models)
+    fig, axes = plt.subplots(1, len(shown), figsize=(15, 0.42 * len(names) + 1.5), sharey=True)
+    for ax, (key, label) in zip(axes, shown, strict=True):
+        for i, model in enumerate(models):
+            values = [results[name][model][key] for name in names]
+            ax.barh(rows + (i - (len(models) - 1) / 2) * height, values, height, label=model)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(rows, names)
+    axes[0].invert_yaxis()
+    axes[0].legend(loc="upper right")
+    fig.suptitle("k2m eval --labelled: robot cameras (clean / noisy 2D) and synthetic targets")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", required=True, metavar="NAME=CHECKPOINT")
     parser.add_argument("--sets", type=Path, default=Path("runs/labelled"))
     parser.add_argument("--out", type=Path, default=None, help="markdown table (default: print)")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of the main errors")
     return parser.parse_args(argv)
 
 
@@ -85,6 +116,8 @@ def main(argv: list[str]) -> int:
     results = {name: {m: score(m, Path(c), path) for m, c in models.items()}
                for name, path in labelled_sets(args.sets).items()}  # fmt: skip
     text = table(results, list(models))
+    if args.plot:
+        plot(results, list(models), args.plot)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)

@@ -137,6 +137,10 @@ def test_ablation_writes_the_table_and_picture(tmp_path: Path) -> None:
     table = (tmp_path / "adapt_smoke" / "ablation.md").read_text()
     for row in ("pre-trained", "+L2D", "+domain loss", "+feature reg.", "+body prior"):
         assert f"| {row} |" in table
+    assert "| pelvis m | |dist| % |" in table  # placement in every evaluation table
+    pre_trained = next(line for line in table.splitlines() if line.startswith("| pre-trained"))
+    pelvis, distance = (float(cell) for cell in pre_trained.split("|")[5:7])
+    assert 0.0 < pelvis < 3.0 and 0.0 < distance < 100.0
     assert "Spearman" in table
     assert (tmp_path / "adapt_smoke" / "ablation.png").stat().st_size > 10_000
 

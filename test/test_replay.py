@@ -24,7 +24,7 @@ from k2m_core.cli.main import main
 from k2m_core.geometry.camera import PinholeIntrinsics, project_pinhole
 from k2m_core.keypoints.convert import keypoints_from_smpl
 from k2m_ros.msg_types import typestore
-from k2m_ros.replay import BagError, bag_writer, open_bag, resolve_bag
+from k2m_ros.replay import BagError, ScoredBodies, bag_writer, open_bag, resolve_bag, score
 from k2m_ros.sample_bag import CAMERA_FRAME, OPTICAL_FROM_SMPL, sample_scene
 
 FRAMES = 30
@@ -207,6 +207,22 @@ def test_replay_scores_agree_with_the_view_frame_evaluation(
     found = re.search(r"MPJPE ([\d.]+) mm, PA-MPJPE ([\d.]+) mm", replayed[1])
     assert abs(float(found[2]) - 1e3 * float(errors["pa_mpjpe"].mean())) < 0.2
     assert abs(float(found[1]) - 1e3 * float(errors["mpjpe"].mean())) < 15.0
+
+
+def test_placement_is_scored_beside_the_pose() -> None:
+    """Bodies with the true pose placed 10 % too far: no pose error, 10 % distance error, and
+    a pelvis error of a tenth of each distance."""
+    rng = np.random.default_rng(0)
+    pelvis = np.array([[0.3, -0.2, 2.0], [-1.0, 0.1, 4.0], [0.5, 0.4, 6.0]], np.float32)
+    rot_mats = np.tile(np.eye(3, dtype=np.float32), (3, 24, 1, 1))
+    betas = rng.normal(size=(3, 10)).astype(np.float32)
+    truth = ScoredBodies(np.array([1, 2, 3], np.uint32), betas, rot_mats, pelvis)
+    far = ScoredBodies(truth.ids, betas, rot_mats, 1.1 * pelvis)
+    metrics = score([(far, truth)], 3)
+    assert metrics.mpjpe_mm < 1e-3 and metrics.matched == metrics.truth == 3
+    assert metrics.distance_error_pct == pytest.approx(10.0, rel=1e-4)
+    expected = 0.1 * np.linalg.norm(pelvis, axis=-1).mean()
+    assert metrics.pelvis_error_m == pytest.approx(expected, rel=1e-4)
 
 
 def test_sqlite3_bags_in_and_out(tmp_path: Path) -> None:

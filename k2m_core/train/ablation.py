@@ -81,27 +81,37 @@ def selection_quality(
 
 def markdown_table(result: dict[str, Any]) -> str:
     lines = [
-        "| variant | PA-MPJPE | MPJPE | PVE | PA-MPJPE (last epoch) | MPJPE (last epoch) |",
-        "|---|---|---|---|---|---|",
+        "| variant | PA-MPJPE | MPJPE | PVE | pelvis m | |dist| % | PA-MPJPE (last epoch) "
+        "| MPJPE (last epoch) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         s, last = row["selected"], row["last"]
         lines.append(
             f"| {row['variant']} | {s['test_pa_mpjpe_mm']:.1f} | "
             f"{s['test_mpjpe_mm']:.1f} | {s['test_pve_mm']:.1f} | "
+            f"{_placement(s, 'test_pelvis_error_m', '.3f')} | "
+            f"{_placement(s, 'test_distance_error_pct', '.1f')} | "
             f"{last['test_pa_mpjpe_mm']:.1f} | {last['test_mpjpe_mm']:.1f} |"
         )
     q = result["selection"]
     lines += [
         "",
         "mm on the synthetic target's test split; the first three columns are the checkpoint "
-        "chosen without labels (lowest reprojection error on held-out detections).",
+        "chosen without labels (lowest reprojection error on held-out detections); pelvis: mean "
+        "position error in the camera, |dist|: median distance error.",
         f"Label-free selection vs the true error over {q['checkpoints']} checkpoints: Spearman "
         f"{q['spearman_PA-MPJPE']:.2f} (PA-MPJPE), {q['spearman_MPJPE']:.2f} (MPJPE); mean cost "
         "of selecting without labels "
         f"{q['mean_regret_pa_mpjpe_mm']:.1f} mm PA-MPJPE.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _placement(epoch: dict[str, Any], key: str, spec: str) -> str:
+    """A placement cell; '-' for runs recorded before placement was measured."""
+    value = epoch.get(key)
+    return "-" if value in (None, "") else format(float(value), spec)
 
 
 def ablation_figure(result: dict[str, Any], path: Path) -> Path:
