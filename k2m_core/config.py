@@ -81,6 +81,17 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     return cls(**kwargs)
 
 
+def check_lower_bounds(config: Any, bounds: dict[str, float]) -> None:
+    """A ConfigError naming the first field below its lowest allowed value (a batch of 0 or
+    -5 steps would otherwise "succeed" with nothing trained, or fail deep inside torch)."""
+    for name, lowest in bounds.items():
+        value = getattr(config, name)
+        if value < lowest:
+            raise ConfigError(
+                f"{name}={value!r} is below the lowest allowed value: set {name}={lowest:g} or more"
+            )
+
+
 def to_dict(config: Any) -> Any:
     """Plain YAML-safe data (paths as strings, tuples as lists)."""
     if dataclasses.is_dataclass(config):

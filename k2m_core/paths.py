@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 MODELS_DIR_ENV = "K2M_MODELS_DIR"
@@ -13,15 +14,13 @@ DEFAULT_MODEL_FILE = Path("key2mesh") / "k2m_default.safetensors"
 
 def data_dir(name: str) -> Path:
     """A folder the package ships (models, msg, config, ...): `<name>/` of the source tree
-    (pip -e, a checkout), else the colcon install's share/k2m/<name>. Falls back to the
-    source-tree path, so error messages name where it was expected."""
+    (pip -e, a checkout), else the colcon install's share/k2m/<name>, else a pip install's
+    <prefix>/share/k2m/<name>. Falls back to the source-tree path, so error messages name
+    where it was expected."""
     source_tree = Path(__file__).resolve().parent.parent / name
-    ament = [
-        Path(prefix) / "share" / "k2m" / name
-        for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
-        if prefix
-    ]
-    return next((c for c in (source_tree, *ament) if c.is_dir()), source_tree)
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    shared = [Path(p) / "share" / "k2m" / name for p in (*prefixes, sys.prefix)]
+    return next((c for c in (source_tree, *shared) if c.is_dir()), source_tree)
 
 
 def models_dir() -> Path:

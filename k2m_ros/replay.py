@@ -79,9 +79,12 @@ def resolve_bag(path: str | Path) -> Path:
 
 def _unreadable(bag: Path, err: BaseException) -> BagError:
     detail = " ".join(str(err).split()) or type(err).__name__
+    sqlite = bag.suffix == ".db3" or (bag.is_dir() and any(bag.glob("*.db3")))
+    fix = ("salvage its rows with `sqlite3 FILE.db3 .recover | sqlite3 FIXED.db3`" if sqlite
+           else "try `mcap recover` on a recording cut short")  # fmt: skip
     return BagError(
         f"{bag}: not a readable ROS 2 bag ({type(err).__name__}: {detail[:160]}); it is "
-        "truncated or corrupt: copy it again, or try `mcap recover` on a recording cut short"
+        f"truncated or corrupt: copy it again, or {fix}"
     )
 
 

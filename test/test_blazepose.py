@@ -43,7 +43,7 @@ MODELS_PRESENT = all((default_model_dir() / f).is_file() for f in (DETECTOR_FILE
 needs_models = pytest.mark.skipif(
     not MODELS_PRESENT,
     reason=f"BlazePose ONNX models not in {default_model_dir()} (convert them first, see "
-    "DESIGN.md 'Pose estimators')",
+    "`k2m models blazepose`)",
 )
 
 # --------------------------------------------------------------------------- anchors

@@ -41,6 +41,12 @@ def test_info_describes_the_default_body(capsys: pytest.CaptureFixture) -> None:
     assert str(default_body_model_path()) in out
     assert "6890 / 13776" in out
     assert "height" in out
+    assert out.count("shape directions") == 1
+
+
+def test_info_finds_the_shipped_body_in_its_folder(capsys: pytest.CaptureFixture) -> None:
+    assert main(["body", "info", str(default_body_model_path().parent)]) == 0
+    assert str(default_body_model_path().name) in capsys.readouterr().out
 
 
 def test_missing_model_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -205,3 +205,41 @@ def test_cli_infer_without_image_size_says_how(tmp_path, capsys) -> None:
     np.savez(detections, keypoints=np.zeros((2, 18, 3), np.float32), keypoint_format="coco18")
     assert main(["infer", str(detections), "--device", "cpu"]) == 2
     assert "--image-size W H" in capsys.readouterr().err
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("k2m: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_cli_infer_refuses_what_it_cannot_do_in_one_line(
+    scene: SyntheticTarget, tmp_path, capsys
+) -> None:
+    """An existing output, a backend that is not installed, a missing or garbage ONNX file:
+    exit 2 and one line naming the problem and the fix, never a traceback or a lost file."""
+    from k2m_core.cli.main import main
+
+    detections = tmp_path / "dets.npz"
+    np.savez(detections, keypoints=scene.detections.keypoints[:2], keypoint_format="coco18")
+    out = tmp_path / "bodies.npz"
+    out.write_bytes(b"earlier results")
+    base = ["infer", str(detections), "--image-size", "640", "480", "--out", str(out)]
+    assert main(base) == 2
+    assert "exists; pass --overwrite" in _one_line_error(capsys)
+    assert out.read_bytes() == b"earlier results"
+    fresh = [*base[:-1], str(tmp_path / "new.npz")]
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a protobuf" * 10)
+    for extra, message in (
+        (["--onnx", str(tmp_path / "absent.onnx"), "--backend", "onnxruntime"], "k2m export"),
+        (["--onnx", str(garbage), "--backend", "onnxruntime"], "re-export"),
+    ):
+        assert main([*fresh, *extra]) == 2
+        assert message in _one_line_error(capsys)
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert main([*fresh, "--backend", "tensorrt"]) == 2
+        assert "TensorRT is not installed" in _one_line_error(capsys)

@@ -4,6 +4,7 @@ generated body; bounds are coarse consistency checks, not accuracy claims."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,31 @@ def test_cli_mesh_on_the_bundled_photo(tmp_path: Path, capsys) -> None:
                  "--out", str(tmp_path)]) == 0  # fmt: skip
     assert (tmp_path / "astronaut_mesh.png").is_file()
     assert "astronaut: 1 people" in capsys.readouterr().out
+    record = json.loads((tmp_path / "astronaut_smpl.json").read_text())
+    assert len(record["bodies"]) == 1 and len(record["bodies"][0]["betas"]) == 10
+
+
+def test_cli_mesh_never_overwrites(tmp_path: Path, capsys) -> None:
+    """Two images with one name each get their own outputs; outputs already there stay unless
+    --overwrite says so (checked before any work)."""
+    import cv2
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "f0.png"), skimage.data.astronaut()[..., ::-1])
+    out = tmp_path / "out"
+    args = ["mesh", str(tmp_path / "a" / "f0.png"), str(tmp_path / "b" / "f0.png"), "--out",
+            str(out), "--backend", "torch", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "f0_0_mesh.png", "f0_0_smpl.json", "f0_1_mesh.png", "f0_1_smpl.json"]  # fmt: skip
+    before = (out / "f0_0_mesh.png").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and "Traceback" not in err
+    assert (out / "f0_0_mesh.png").stat().st_mtime_ns == before
+    assert main([*args, "--overwrite"]) == 0
 
 
 # --- honest partial bodies -------------------------------------------------------------------

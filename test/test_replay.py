@@ -258,7 +258,19 @@ def test_a_truncated_bag_is_one_clear_error(sample_bag: Path, tmp_path: Path) ->
     errors = [line for line in stderr.splitlines() if line.startswith("k2m: error:")]
     assert code == 2 and len(errors) == 1 and "Traceback" not in stderr
     assert "truncated or corrupt" in errors[0] and str(broken) in errors[0]
+    assert "mcap recover" in errors[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_truncated_sqlite3_bag_gets_the_sqlite_hint(tmp_path: Path) -> None:
+    bag = tmp_path / "sqlite"
+    assert run("make-bag", bag, "--frames", 3, "--storage", "sqlite3")[0] == 0
+    (db3,) = bag.glob("*.db3")
+    db3.write_bytes(db3.read_bytes()[:5000])
+    code, _, stderr = run("replay", bag, "--out", tmp_path / "out", "--storage", "sqlite3")
+    errors = [line for line in stderr.splitlines() if line.startswith("k2m: error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in stderr
+    assert "sqlite3" in errors[0] and ".recover" in errors[0] and "mcap" not in errors[0]
 
 
 def test_missing_bags_and_topics_are_named(tmp_path: Path) -> None:

@@ -111,16 +111,18 @@ def test_bad_labelled_files_are_one_clear_line(tmp_path: Path, capsys, change, m
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
     with pytest.raises(LabelledSetError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_labelled_set(path)
-    with pytest.raises(SystemExit) as stop:
-        main(["eval", "--labelled", str(path)])
-    assert "\n" not in str(stop.value) and str(path) in str(stop.value)
+    capsys.readouterr()
+    assert main(["eval", "--labelled", str(path)]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("k2m: error:")]
+    assert len(errors) == 1 and str(path) in errors[0] and "Traceback" not in err
 
 
 def test_labelled_set_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
     path = tmp_path / "set.npz"
     path.write_bytes(b"keep me")
-    with pytest.raises(SystemExit, match="--overwrite"):
-        main(["data", "labelled", str(path), "--camera", "wide"])
+    assert main(["data", "labelled", str(path), "--camera", "wide"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
     assert path.read_bytes() == b"keep me"
     assert main(["data", "labelled", str(tmp_path / "x.npz"), "--camera", "no_such_camera"]) == 2
     assert "unknown robot camera 'no_such_camera': choose one of" in capsys.readouterr().err

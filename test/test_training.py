@@ -122,3 +122,30 @@ def test_a_damaged_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
         load_model(bad)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_model(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("override", "field"), [("steps=-5", "steps"), ("batch_size=0", "batch_size")]
+)
+def test_out_of_range_settings_are_refused_before_training(
+    tmp_path: Path, capsys, override: str, field: str
+) -> None:
+    """-5 steps used to "succeed" with an infinite validation error and a checkpoint path that
+    did not exist; a batch of 0 failed deep in the body model."""
+    args = ["train", str(SMOKE), f"out_dir={tmp_path}", override]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{field}=" in err and "lowest allowed value" in err and "Traceback" not in err
+    assert not (tmp_path / "smoke").exists()
+
+
+def test_options_may_stand_among_the_overrides(tmp_path: Path) -> None:
+    """`k2m train CFG --no-progress steps=10`: argparse alone rejected the overrides after an
+    option."""
+    from k2m_core.cli.main import build_parser, parse
+
+    args = parse(build_parser(), ["train", "cfg.yaml", "a=1", "--no-progress", "steps=10",
+                                  "--resume", "b.c=2"])  # fmt: skip
+    assert args.overrides == ["a=1", "steps=10", "b.c=2"] and args.no_progress and args.resume
+    with pytest.raises(SystemExit):
+        parse(build_parser(), ["train", "cfg.yaml", "--no-progress", "stray"])

@@ -65,6 +65,7 @@ _MODEL_FILE_NAMES: dict[str, tuple[str, ...]] = {
         "SMPL_NEUTRAL.pkl",
         "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl",
         "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl",
+        "k2m_generated_neutral.npz",  # `k2m body generate` (the shipped stand-in)
     ),
     "male": (
         "SMPL_MALE.npz",

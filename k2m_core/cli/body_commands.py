@@ -94,12 +94,11 @@ def _info(args: argparse.Namespace) -> int:
     print(f"file:              {path}")
     print(f"source:            {data.source}")
     print(f"vertices / faces:  {data.num_vertices} / {len(data.faces)}")
-    print(f"shape directions:  {data.num_betas}")
+    names = f" ({', '.join(data.shape_direction_names)})" if data.shape_direction_names else ""
+    print(f"shape directions:  {data.num_betas}{names}")
     print(f"pose correctives:  {'yes' if data.has_pose_correctives else 'none (all zero)'}")
     h36m = "yes" if data.j_regressor_h36m is not None else "no (H36M/LSP formats unavailable)"
     print(f"H36M regressor:    {h36m}")
-    if data.shape_direction_names:
-        print(f"shape directions:  {', '.join(data.shape_direction_names)}")
     return 0
 
 

@@ -87,7 +87,7 @@ def _labelled(args: argparse.Namespace) -> int:
 
     out = args.out if args.out.suffix == ".npz" else args.out.with_name(args.out.name + ".npz")
     if out.exists() and not args.overwrite:
-        raise SystemExit(f"k2m data labelled: {out} exists; pass --overwrite to replace it")
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
     if args.camera:
         config, group = camera_config(args.camera, args.detector), f"{args.camera}/{args.detector}"
     elif args.target == "default":

@@ -10,7 +10,7 @@ import numpy as np
 
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
-    from k2m_core.infer.engine import BACKENDS
+    from k2m_core.infer.backend import BACKENDS
 
     p = groups.add_parser(
         "infer", help="SMPL bodies from a detections file (OpenPose JSON folder, COCO, .npz)"
@@ -32,6 +32,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         help="camera intrinsics in pixels (default: a guess from the image size)",
     )  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("out/bodies.npz"))
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(handler=_infer)
 
 
@@ -40,6 +41,8 @@ def _infer(args: argparse.Namespace) -> int:
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.engine import create_engine
 
+    if args.out.exists() and not args.overwrite:
+        raise ValueError(f"{args.out} exists; pass --overwrite or choose another --out")
     engine = create_engine(
         args.backend, args.checkpoint, args.body_model, args.joints_only, args.device, args.onnx
     )

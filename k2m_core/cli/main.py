@@ -40,11 +40,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Options may stand anywhere among a command's KEY=VALUE overrides: argparse stops
+    collecting them at the first option, so those after it are taken up here, in order."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all(_is_override(e) for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _is_override(token: str) -> bool:
+    key, sep, _ = token.partition("=")
+    return bool(sep and key) and not token.startswith("-")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from k2m_core.infer.backend import BackendError  # numpy only: --help stays quick
+
+    args = parse(build_parser(), argv)
     try:
         return int(args.handler(args) or 0)
-    except (CliError, ValueError, FileNotFoundError) as err:
+    except (CliError, ValueError, FileNotFoundError, BackendError) as err:
         if os.environ.get("K2M_DEBUG"):
             raise
         print(f"k2m: error: {err}", file=sys.stderr)

@@ -13,7 +13,7 @@ EXAMPLES = ("astronaut", "camera")  # scikit-image's photographs of a person
 
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
-    from k2m_core.infer.engine import BACKENDS
+    from k2m_core.infer.backend import BACKENDS
     from k2m_core.pose.registry import DEFAULT_ESTIMATOR, available_estimators
 
     p = groups.add_parser(
@@ -32,18 +32,38 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         help="camera intrinsics in pixels (default: principal point at the centre, "
         "focal = max(width, height))",
     )  # fmt: skip
-    p.add_argument("--out", type=Path, default=Path("out/mesh"), help="folder for the PNGs")
+    p.add_argument(
+        "--checkpoint", type=Path, default=None,
+        help="Key2Mesh model .safetensors (default: the shipped one; onnxruntime and tensorrt "
+        "need its graphs from `k2m export`)",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", type=Path, default=Path("out/mesh"),
+        help="folder for NAME_mesh.png (overlay) and NAME_smpl.json (SMPL parameters)",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(handler=_mesh)
 
 
 def _inputs(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
-    from k2m_core.cli.pose_commands import check_readable, read_rgb
+    from k2m_core.cli.pose_commands import check_readable, read_rgb, unique_names
 
     if not args.images and not args.example:
         raise ValueError("give image files or --example astronaut|camera")
     check_readable(args.images)
-    named = [(p.stem, read_rgb(p)) for p in args.images]
-    return named + [(name, example_image(name)) for name in args.example]
+    names = unique_names([p.stem for p in args.images] + list(args.example))
+    images = [read_rgb(p) for p in args.images] + [example_image(e) for e in args.example]
+    return list(zip(names, images, strict=True))
+
+
+def refuse_existing(paths: list[Path], overwrite: bool) -> None:
+    """Before any work: outputs that exist stay unless --overwrite says otherwise."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise ValueError(
+            f"{existing[0]} exists ({len(existing)} output(s) would be replaced); pass "
+            "--overwrite or choose another --out"
+        )
 
 
 GUESSED_ALPHA = 0.25  # mesh parts no keypoint showed: see-through (seen parts: 0.7)
@@ -93,12 +113,17 @@ def _mesh(args: argparse.Namespace) -> int:
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.camera_fit import default_intrinsics
     from k2m_core.perception.pipeline import create_pipeline
+    from k2m_core.perception.record import compact_json, frame_record
 
     inputs = _inputs(args)
-    pipeline = create_pipeline(args.estimator, args.backend, device=args.device)
+    outputs = [(args.out / f"{n}_mesh.png", args.out / f"{n}_smpl.json") for n, _ in inputs]
+    refuse_existing([path for pair in outputs for path in pair], args.overwrite)
+    checkpoint = None if args.checkpoint is None else str(args.checkpoint)
+    pipeline = create_pipeline(args.estimator, args.backend, device=args.device,
+                               checkpoint=checkpoint)  # fmt: skip
     faces = pipeline.engine.faces
     joints = engine_face_joints()
-    for name, image in inputs:
+    for (name, image), (png, json_path) in zip(inputs, outputs, strict=True):
         height, width = image.shape[:2]
         intrinsics = (PinholeIntrinsics(*args.intrinsics) if args.intrinsics
                       else default_intrinsics(width, height))  # fmt: skip
@@ -106,7 +131,10 @@ def _mesh(args: argparse.Namespace) -> int:
         result = pipeline.process(image, intrinsics)
         ms = 1e3 * (time.perf_counter() - started)
         picture = draw_result(image, result, faces, intrinsics, joints)
-        out = write_rgb(args.out / f"{name}_mesh.png", picture)
+        out = write_rgb(png, picture)
+        model = None if args.checkpoint is None else args.checkpoint.stem
+        record = frame_record(name, (width, height), intrinsics, result, model=model)
+        json_path.write_text(compact_json(record) + "\n")
         bodies = result.bodies
         where = ", ".join(
             f"person {i}: {np.linalg.norm(bodies.joints[i, 0]):.2f} m away, confidence "
@@ -114,5 +142,5 @@ def _mesh(args: argparse.Namespace) -> int:
             for i in range(len(bodies))
         )
         print(f"k2m mesh: {name}: {len(result.bodies)} people in {ms:.0f} ms "
-              f"({where or 'nobody found'}) -> {out}")  # fmt: skip
+              f"({where or 'nobody found'}) -> {out}, {json_path}")  # fmt: skip
     return 0

@@ -61,9 +61,13 @@ def output_paths(images: list[Path], out: Path) -> list[Path]:
                 f"--out {out} is one file but {len(images)} images were given; pass a folder"
             )
         return [out]
-    stems = [p.stem for p in images]
-    names = [s if stems.count(s) == 1 else f"{s}_{i}" for i, s in enumerate(stems)]
-    return [out / f"{name}_pose.png" for name in names]
+    return [out / f"{name}_pose.png" for name in unique_names([p.stem for p in images])]
+
+
+def unique_names(stems: list[str]) -> list[str]:
+    """One output name per input: stems that repeat (a/f0.png, b/f0.png) get their position
+    appended, so no output replaces another."""
+    return [s if stems.count(s) == 1 else f"{s}_{i}" for i, s in enumerate(stems)]
 
 
 def check_readable(paths: list[Path]) -> None:

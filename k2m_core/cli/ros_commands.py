@@ -41,7 +41,7 @@ def _add_make_bag(groups: argparse._SubParsersAction) -> None:
 
 
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
-    from k2m_core.infer.engine import BACKENDS
+    from k2m_core.infer.backend import BACKENDS
     from k2m_core.pose.registry import DEFAULT_ESTIMATOR, available_estimators
 
     p.add_argument("--estimator", choices=available_estimators(), default=DEFAULT_ESTIMATOR,

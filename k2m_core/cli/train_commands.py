@@ -115,6 +115,7 @@ def _eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         baseline_bank=args.baseline_bank,
         plot=args.plot,
+        progress=lambda message: print(f"k2m eval: {message}", flush=True),
     )
     print_report(results)
     if args.json:
@@ -128,15 +129,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _eval_labelled(args: argparse.Namespace) -> int:
     from k2m_core.body.smpl import SmplModel
-    from k2m_core.data.labelled_set import LabelledSetError, load_labelled_set
+    from k2m_core.data.labelled_set import load_labelled_set
     from k2m_core.eval.labelled import format_labelled, labelled_errors, summarise_labelled
     from k2m_core.infer.engine import create_engine
     from k2m_core.paths import default_body_model_path
 
-    try:
-        labelled = load_labelled_set(args.labelled, args.detections)
-    except LabelledSetError as err:
-        raise SystemExit(f"k2m eval: {err}") from None
+    labelled = load_labelled_set(args.labelled, args.detections)  # errors: one line, exit 2
+    print(f"k2m eval: {args.labelled}: {len(labelled):,} people", flush=True)
     body_path = args.body_model or default_body_model_path()
     engine = create_engine(args.backend, args.checkpoint, body_path, device="cpu")
     body = SmplModel.from_file(body_path).eval()

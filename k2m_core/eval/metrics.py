@@ -1,9 +1,10 @@
 """Key2Mesh evaluation metrics: MPJPE, PA-MPJPE and PVE, batched in torch.
 
-The protocol (DESIGN.md, "Evaluation"): 14 LSP joints; MPJPE after subtracting the hip
-midpoint; PA-MPJPE after a similarity (scale, rotation, translation) Procrustes fit; PVE is the
-vertex error with no alignment at all. Every metric returns per-sample, per-point errors in the
-input unit (metres in k2m) so callers can break results down per joint and per activity;
+The protocol (README, "Key2Mesh: pre-training and evaluation"): 14 LSP joints; MPJPE after
+subtracting the hip midpoint; PA-MPJPE after a similarity (scale, rotation, translation)
+Procrustes fit; PVE is the vertex error with no alignment at all. Every metric returns
+per-sample, per-point errors in the input unit (metres in k2m) so callers can break results
+down per joint and per activity;
 :func:`summarise` averages them and converts to millimetres.
 
 All functions keep the inputs' dtype (float64 stays float64) and device, loop over nothing in

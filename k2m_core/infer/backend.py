@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
 INPUT_NAME = "keypoints"
 CAMERA_NAME = "camera"  # (B, 4) [fx, fy, cx, cy]: models trained with camera_input read it
 OUTPUT_NAMES = ("betas", "rot_mats", "joints", "keypoints_3d")

@@ -15,7 +15,7 @@ import numpy as np
 from k2m_core.geometry.axis_angle import matrix_to_axis_angle
 from k2m_core.geometry.camera import PinholeIntrinsics
 from k2m_core.geometry.rigid import rigid_transform
-from k2m_core.infer.backend import Backend
+from k2m_core.infer.backend import BACKENDS, Backend
 from k2m_core.infer.bodies import Bodies
 from k2m_core.infer.camera_fit import CameraFit, box_size, default_intrinsics, fit_body_to_camera
 from k2m_core.infer.graph_files import find_graph
@@ -24,7 +24,6 @@ from k2m_core.keypoints.support import (
     observed_joints,
 )
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
 # coordinates this many image sizes outside the image are not detections but a bug upstream
 _MAX_IMAGE_MULTIPLE = 10.0
 # reprojection error (in units of the person's box size) at which confidence falls to 1/e

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from k2m_core.body.smpl import SmplModel
-from k2m_core.config import save_config, to_dict
+from k2m_core.config import check_lower_bounds, save_config, to_dict
 from k2m_core.data.motion_bank import MotionBank
 from k2m_core.data.normalize import (
     NormalisedKeypoints,
@@ -131,6 +131,11 @@ class AdaptConfig:
     freeze_batch_norm: bool = True
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_lower_bounds(self, {"source_frames": 1, "epochs": 1, "batch_size": 1, "lr": 0.0,
+                                  "lr_decay": 0.0, "critic_steps": 1, "gradient_penalty": 0.0,
+                                  "prior_lr": 0.0})  # fmt: skip
 
     @property
     def run_dir(self) -> Path:

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from k2m_core.body.smpl import SmplModel
-from k2m_core.config import save_config, to_dict
+from k2m_core.config import check_lower_bounds, save_config, to_dict
 from k2m_core.data.motion_bank import MotionBank
 from k2m_core.data.normalize import to_box_units
 from k2m_core.data.pairs import AugmentationConfig, PairBatch, PairGenerator
@@ -70,6 +70,11 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     device: str = "auto"  # auto: cuda when available, else cpu
+
+    def __post_init__(self) -> None:
+        check_lower_bounds(self, {"batch_size": 1, "steps": 1, "lr": 0.0, "lr_decay_every": 0,
+                                  "lr_decay": 0.0, "val_every": 1, "checkpoint_every": 1,
+                                  "log_every": 1})  # fmt: skip
 
     @property
     def run_dir(self) -> Path:
@@ -231,12 +236,14 @@ class Trainer:
                     row = self._log_row(window, started, val)
                     writer.writerow(row)
                     log_file.flush()
-                    bar.set_postfix(
-                        loss=f"{row['loss']:.4f}",
-                        sps=f"{row['samples_per_s']:.0f}",
-                        pairs=f"{100 * row['pair_ms'] / row['step_ms']:.0f}%",
-                        pa=f"{last_val.get('pa_mpjpe', float('nan')):.1f}mm",
-                    )
+                    postfix = {
+                        "loss": f"{row['loss']:.4f}",
+                        "sps": f"{row['samples_per_s']:.0f}",
+                        "pairs": f"{100 * row['pair_ms'] / row['step_ms']:.0f}%",
+                    }
+                    if "pa_mpjpe" in last_val:  # none before the first validation
+                        postfix["pa"] = f"{last_val['pa_mpjpe']:.1f}mm"
+                    bar.set_postfix(postfix)
                     window = []
                 if val is not None and val["pa_mpjpe"] < self.best_pa_mpjpe:
                     self.best_pa_mpjpe = val["pa_mpjpe"]

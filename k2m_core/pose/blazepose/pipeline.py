@@ -77,7 +77,7 @@ FRAME_NS = 33_333_333  # video frames without stamps: 30 per second
 MIN_ROI_SIZE = 4.0  # pixels; smaller detections cannot hold a body
 _CONVERT_HINT = (
     "convert MediaPipe 0.10.21's pose_detection.tflite and pose_landmark_full.tflite to ONNX "
-    "(DESIGN.md, 'Pose estimators') or pass model_dir"
+    "with `k2m models blazepose` (README, '2D pose estimators') or pass model_dir"
 )
 
 Shape = tuple[int | str | None, ...]
