@@ -305,7 +305,7 @@ def test_batch_profile_needs_fixed_item_dims() -> None:
 
 
 def test_runner_factory_names_the_runtimes(tmp_path) -> None:
-    from k2m_core.infer.onnx_runner import create_runner
+    from k2m_core.infer.runners import create_runner
     from k2m_core.paths import pose_models_dir
 
     with pytest.raises(BackendError, match="unknown runtime 'openvino'"):

@@ -101,24 +101,3 @@ class OnnxRunner:
             raise BackendError(f"{self.path.name}: inputs {sorted(missing)} not given")
         outputs = self.session.run(None, {k: inputs[k] for k in self.input_names})
         return dict(zip(self.output_names, outputs, strict=True))
-
-
-RUNTIMES = ("onnxruntime", "tensorrt")
-
-
-def create_runner(
-    path: str | Path,
-    runtime: str = "onnxruntime",
-    providers: Sequence[str] | None = None,
-    threads: int | None = None,
-    max_batch: int = 8,
-) -> OnnxRunner:
-    """The same ONNX model on ONNX Runtime (CPU, or CUDA when offered) or TensorRT (engine
-    built once and cached; see k2m_core.infer.tensorrt_runner)."""
-    if runtime == "onnxruntime":
-        return OnnxRunner(path, providers=providers, threads=threads)
-    if runtime == "tensorrt":
-        from k2m_core.infer.tensorrt_runner import TensorRtRunner
-
-        return TensorRtRunner(path, max_batch=max_batch)  # type: ignore[return-value]
-    raise BackendError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")

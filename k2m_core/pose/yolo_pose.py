@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from k2m_core.infer.backend import BackendError
-from k2m_core.infer.onnx_runner import create_runner
+from k2m_core.infer.runners import create_runner
 from k2m_core.pose.base import Person, PoseError, check_image
 from k2m_core.pose.boxes import box_iou, sigmoid, xywh_to_xyxy
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from k2m_core.infer.backend import BackendError
-from k2m_core.infer.onnx_runner import OnnxRunner, create_runner
+from k2m_core.infer.onnx_runner import OnnxRunner
+from k2m_core.infer.runners import create_runner
 from k2m_core.paths import pose_models_dir
 from k2m_core.pose.base import Person, PoseError, check_image
 from k2m_core.pose.blazepose.anchors import blazepose_anchors
