@@ -128,9 +128,12 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
+            data = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        if data is None:
+            raise ConfigError(f"{path}: the config file is empty; start from one in "
+                              "training/configs/")  # fmt: skip
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
     try:

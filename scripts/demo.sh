@@ -10,4 +10,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 .venv/bin/k2m demo --out out
 .venv/bin/k2m body demo --out out
-.venv/bin/k2m eval --json out/key2mesh_eval.json --plot out/key2mesh_eval.png
+.venv/bin/k2m eval --json out/key2mesh_eval.json --plot out/key2mesh_eval.png --overwrite

@@ -49,7 +49,8 @@ def labelled_sets(folder: Path) -> dict[str, Path]:
 def score(model: str, checkpoint: Path, labelled: Path) -> dict:
     out = labelled.with_name(f"{labelled.stem}.{model}.json")
     if not out.exists() or out.stat().st_mtime < checkpoint.stat().st_mtime:
-        run(["eval", str(checkpoint), "--labelled", str(labelled), "--json", str(out)])
+        args = ["eval", str(checkpoint), "--labelled", str(labelled), "--json", str(out)]
+        run([*args, "--overwrite"])  # replaces a stale score of an older checkpoint
     return json.loads(out.read_text())["all"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from k2m_core.cli.outputs import add_overwrite
+
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
     adapt = groups.add_parser(
@@ -18,6 +20,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         help="config overrides, e.g. epochs=3 target.detections=dets/",
     )
     adapt.add_argument("--no-progress", action="store_true")
+    add_overwrite(adapt)
     adapt.set_defaults(handler=_adapt)
 
     abl = groups.add_parser(
@@ -44,9 +47,11 @@ def _load(args: argparse.Namespace):
 
 
 def _adapt(args: argparse.Namespace) -> int:
+    from k2m_core.cli.outputs import refuse_existing
     from k2m_core.train.adapt import Adapter
 
     cfg, splits = _load(args)
+    refuse_existing([cfg.run_dir / "summary.json"], args.overwrite)  # an earlier run's results
     summary = Adapter(cfg, splits, progress=not args.no_progress).run()
     print(f"epochs: {cfg.run_dir / 'epochs.csv'}; summary: {cfg.run_dir / 'summary.json'}")
     return 0 if summary["epochs"] else 1

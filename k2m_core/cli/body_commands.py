@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from k2m_core.cli.outputs import add_overwrite, refuse_existing
 from k2m_core.paths import default_body_model_path
 
 
@@ -23,6 +24,7 @@ def add_parser(groups: argparse._SubParsersAction) -> None:
         default=0.006,
         help="marching-cubes grid spacing in metres (default: %(default)s)",
     )
+    add_overwrite(gen)
     gen.set_defaults(handler=_generate)
 
     conv = commands.add_parser(
@@ -30,6 +32,7 @@ def add_parser(groups: argparse._SubParsersAction) -> None:
     )
     conv.add_argument("source", type=Path, help="SMPL .pkl or .npz")
     conv.add_argument("out", type=Path, help="output .npz (or .pkl without chumpy)")
+    add_overwrite(conv)
     conv.set_defaults(handler=_convert)
 
     info = commands.add_parser("info", help="summarise a body model file")
@@ -64,6 +67,8 @@ def _generate(args: argparse.Namespace) -> int:
     from k2m_core.body.generate.body import generate_body
     from k2m_core.body.model_file import save_body_model
 
+    refuse_existing([args.out], args.overwrite)
+    print(f"k2m body generate: meshing the body (a few seconds) -> {args.out}", flush=True)
     start = time.perf_counter()
     data = generate_body(grid_spacing=args.grid_spacing)
     save_body_model(data, args.out)
@@ -77,6 +82,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from k2m_core.body.model_file import load_body_model_file, save_body_model
 
+    refuse_existing([args.out], args.overwrite, [args.source])
     data = load_body_model_file(args.source)
     save_body_model(data, args.out)
     print(

@@ -79,6 +79,7 @@ def _synthetic(args: argparse.Namespace) -> int:
 
 def _labelled(args: argparse.Namespace) -> int:
     from k2m_core.body.smpl import SmplModel
+    from k2m_core.cli.outputs import refuse_existing
     from k2m_core.config import load_config
     from k2m_core.data.robot_cameras import camera_config, labelled_from_target
     from k2m_core.data.synthetic_motion import held_out_test_motion
@@ -86,8 +87,7 @@ def _labelled(args: argparse.Namespace) -> int:
     from k2m_core.paths import default_body_model_path
 
     out = args.out if args.out.suffix == ".npz" else args.out.with_name(args.out.name + ".npz")
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    refuse_existing([out], args.overwrite)
     if args.camera:
         config, group = camera_config(args.camera, args.detector), f"{args.camera}/{args.detector}"
     elif args.target == "default":
@@ -97,6 +97,7 @@ def _labelled(args: argparse.Namespace) -> int:
             load_config(TargetDomainConfig, Path(args.target), []),
             Path(args.target).stem,
         )
+    print(f"k2m data labelled: {group}: the held-out motion through that camera...", flush=True)
     body = SmplModel.from_file(args.body_model or default_body_model_path()).eval()
     target = make_target_domain(held_out_test_motion(), body, config, args.format, args.seed)
     labelled_from_target(target, body, group).save(out)

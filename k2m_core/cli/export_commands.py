@@ -25,6 +25,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         help="output folder (default: k2m's cache, where the onnxruntime and tensorrt backends "
         "look for this checkpoint's graphs; give a folder to copy them to a robot)",
     )
+    export.add_argument("--overwrite", action="store_true", help="replace graphs already in --out")
     export.add_argument(
         "--body-model",
         type=Path,
@@ -80,6 +81,16 @@ def _cache_folder(checkpoint: Path | None, body_model: Path | None) -> Path:
     return cache_folder(Path(checkpoint or default_model_path()), body)
 
 
+def _refuse_replacing(out: Path, checkpoint: Path | None, overwrite: bool) -> None:
+    from k2m_core.cli.outputs import refuse_existing
+    from k2m_core.infer.graph_files import JOINTS_SUFFIX
+    from k2m_core.paths import default_model_path
+
+    stem = Path(checkpoint or default_model_path()).stem
+    names = (f"{stem}.onnx", f"{stem}{JOINTS_SUFFIX}.onnx", f"{stem}.json")
+    refuse_existing([out / name for name in names], overwrite)
+
+
 def _export(args: argparse.Namespace) -> int:
     from k2m_core.cli.errors import CliError
     from k2m_core.export.onnx_export import ExportError, export_onnx
@@ -92,6 +103,8 @@ def _export(args: argparse.Namespace) -> int:
             require_tensorrt()
             profile_shapes(1, args.opt_batch, args.max_batch)
         out = args.out or _cache_folder(args.checkpoint, args.body_model)
+        if args.out is not None:  # the cache is keyed by content: re-exporting there is safe
+            _refuse_replacing(args.out, args.checkpoint, args.overwrite)
         print(f"k2m export: tracing to ONNX and checking parity with torch (~30 s) -> {out}",
               flush=True)  # fmt: skip
         result = export_onnx(args.checkpoint, out, args.body_model, check=not args.no_check)

@@ -37,18 +37,19 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
 
 
 def _infer(args: argparse.Namespace) -> int:
+    from k2m_core.cli.outputs import refuse_existing
     from k2m_core.data.detections import load_detections, to_format
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.engine import create_engine
 
-    if args.out.exists() and not args.overwrite:
-        raise ValueError(f"{args.out} exists; pass --overwrite or choose another --out")
+    refuse_existing([args.out], args.overwrite, [args.detections])
     engine = create_engine(
         args.backend, args.checkpoint, args.body_model, args.joints_only, args.device, args.onnx
     )
     det = to_format(load_detections(args.detections, args.keypoint_format),
                     engine.keypoint_format)  # fmt: skip
     sizes = _image_sizes(det.image_sizes, args.image_size, len(det), args.detections)
+    print(f"k2m infer: {len(det):,} people from {args.detections} on {args.backend}", flush=True)
     intrinsics = PinholeIntrinsics(*args.intrinsics) if args.intrinsics else None
     started = time.perf_counter()
     parts = []

@@ -13,6 +13,7 @@ EXAMPLES = ("astronaut", "camera")  # scikit-image's photographs of a person
 
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
+    from k2m_core.cli.outputs import add_overwrite
     from k2m_core.infer.backend import BACKENDS
     from k2m_core.pose.registry import DEFAULT_ESTIMATOR, available_estimators
 
@@ -41,7 +42,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=Path("out/mesh"),
         help="folder for NAME_mesh.png (overlay) and NAME_smpl.json (SMPL parameters)",
     )  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_overwrite(p)
     p.set_defaults(handler=_mesh)
 
 
@@ -54,16 +55,6 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
     names = unique_names([p.stem for p in args.images] + list(args.example))
     images = [read_rgb(p) for p in args.images] + [example_image(e) for e in args.example]
     return list(zip(names, images, strict=True))
-
-
-def refuse_existing(paths: list[Path], overwrite: bool) -> None:
-    """Before any work: outputs that exist stay unless --overwrite says otherwise."""
-    existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise ValueError(
-            f"{existing[0]} exists ({len(existing)} output(s) would be replaced); pass "
-            "--overwrite or choose another --out"
-        )
 
 
 GUESSED_ALPHA = 0.25  # mesh parts no keypoint showed: see-through (seen parts: 0.7)
@@ -109,6 +100,7 @@ def example_image(name: str) -> np.ndarray:
 
 
 def _mesh(args: argparse.Namespace) -> int:
+    from k2m_core.cli.outputs import refuse_existing
     from k2m_core.cli.pose_commands import write_rgb
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.camera_fit import default_intrinsics
@@ -117,7 +109,7 @@ def _mesh(args: argparse.Namespace) -> int:
 
     inputs = _inputs(args)
     outputs = [(args.out / f"{n}_mesh.png", args.out / f"{n}_smpl.json") for n, _ in inputs]
-    refuse_existing([path for pair in outputs for path in pair], args.overwrite)
+    refuse_existing([path for pair in outputs for path in pair], args.overwrite, args.images)
     checkpoint = None if args.checkpoint is None else str(args.checkpoint)
     pipeline = create_pipeline(args.estimator, args.backend, device=args.device,
                                checkpoint=checkpoint)  # fmt: skip

@@ -40,6 +40,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--video", action="store_true", help="images are consecutive frames: track (blazepose)"
     )
+    p.add_argument("--overwrite", action="store_true", help="replace existing overlays")
     p.set_defaults(handler=_pose)
 
 
@@ -101,10 +102,12 @@ def write_rgb(path: Path, image: np.ndarray) -> Path:
 
 
 def _pose(args: argparse.Namespace) -> int:
+    from k2m_core.cli.outputs import refuse_existing
     from k2m_core.pose.registry import create_estimator
     from k2m_core.viz.pose_overlay import draw_pose
 
     outputs = output_paths(args.images, args.out)
+    refuse_existing(outputs, args.overwrite, args.images)
     check_readable(args.images)
     estimator = create_estimator(args.estimator, **estimator_options(args))
     for path, out in zip(args.images, outputs, strict=True):

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from k2m_core.cli.outputs import add_overwrite, refuse_existing
+
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
     train = groups.add_parser("train", help="pre-train Key2Mesh on MoCap (synthetic by default)")
@@ -66,6 +68,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     ev.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                     help="with --labelled: the engine's backend")  # fmt: skip
     ev.add_argument("--json", type=Path, default=None, help="write all results here")
+    add_overwrite(ev)
     ev.add_argument(
         "--plot",
         type=Path,
@@ -86,6 +89,7 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
         default=None,
         help="`k2m eval --json` results to store in the file's metadata",
     )
+    add_overwrite(pack)
     pack.set_defaults(handler=_pack)
 
 
@@ -104,6 +108,7 @@ def _eval(args: argparse.Namespace) -> int:
     from k2m_core.eval.report import evaluate_checkpoint, print_report
     from k2m_core.paths import default_model_path
 
+    refuse_existing([args.json, args.plot], args.overwrite)
     if args.labelled is not None:
         return _eval_labelled(args)
     checkpoint = args.checkpoint or default_model_path()
@@ -154,6 +159,7 @@ def _pack(args: argparse.Namespace) -> int:
 
     from k2m_core.train.checkpoint import load_model, save_checkpoint
 
+    refuse_existing([args.out], args.overwrite, [args.checkpoint])
     model, meta = load_model(args.checkpoint)
     keep = {k: meta[k] for k in ("step", "val", "best_val_pa_mpjpe_mm", "train_config")
             if k in meta}  # fmt: skip

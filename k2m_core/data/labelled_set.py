@@ -123,7 +123,7 @@ def load_labelled_set(path: str | os.PathLike[str], detections: str | None = Non
             arrays = {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise LabelledSetError(f"{where}: no such file") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:
         raise LabelledSetError(f"{where}: not a readable .npz ({err})") from None
     try:
         if detections is not None:
