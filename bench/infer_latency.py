@@ -75,10 +75,15 @@ def _time_pair(
 
 
 def worker(backend: str, joints_only: bool, batch: int, repeats: int, device: str) -> dict:
+    from k2m_core.infer.camera_fit import default_intrinsics
     from k2m_core.infer.engine import create_engine
 
     engine = create_engine(backend, joints_only=joints_only, device=device)
     keypoints = _keypoints(batch)
+    camera = None  # models with camera_input read (B, 4) intrinsics beside the keypoints
+    if getattr(engine.backend, "camera_input", False):
+        k = default_intrinsics(*IMAGE)
+        camera = np.tile(np.float32([k.fx, k.fy, k.cx, k.cy]), (batch, 1))
 
     def sync() -> None:
         if device != "cpu" and backend == "torch":
@@ -88,7 +93,10 @@ def worker(backend: str, joints_only: bool, batch: int, repeats: int, device: st
 
     n = max(5, repeats if batch <= 8 else repeats // 10)
     graph, full = _time_pair(
-        lambda: engine.backend.run(keypoints), lambda: engine.predict(keypoints, IMAGE), n, sync
+        lambda: engine.backend.run(keypoints, camera),
+        lambda: engine.predict(keypoints, IMAGE),
+        n,
+        sync,
     )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
