@@ -99,13 +99,36 @@ def example_image(name: str) -> np.ndarray:
     return np.stack([image] * 3, -1) if image.ndim == 2 else image
 
 
+def mesh_image(
+    pipeline: Any,
+    name: str,
+    image: np.ndarray,
+    intrinsics: Any,
+    outputs: tuple[Path, Path],
+    face_joints: np.ndarray,
+    model: str | None = None,
+) -> tuple[Any, float]:
+    """One image through the pipeline -> the overlay PNG and the SMPL parameters JSON
+    (``outputs``); the result and its milliseconds. `k2m mesh` and `k2m demo` share it."""
+    from k2m_core.cli.pose_commands import write_rgb
+    from k2m_core.perception.record import compact_json, frame_record
+
+    started = time.perf_counter()
+    result = pipeline.process(image, intrinsics)
+    ms = 1e3 * (time.perf_counter() - started)
+    png, json_path = outputs
+    write_rgb(png, draw_result(image, result, pipeline.engine.faces, intrinsics, face_joints))
+    height, width = image.shape[:2]
+    record = frame_record(name, (width, height), intrinsics, result, model=model)
+    json_path.write_text(compact_json(record) + "\n")
+    return result, ms
+
+
 def _mesh(args: argparse.Namespace) -> int:
     from k2m_core.cli.outputs import refuse_existing
-    from k2m_core.cli.pose_commands import write_rgb
     from k2m_core.geometry.camera import PinholeIntrinsics
     from k2m_core.infer.camera_fit import default_intrinsics
     from k2m_core.perception.pipeline import create_pipeline
-    from k2m_core.perception.record import compact_json, frame_record
 
     inputs = _inputs(args)
     outputs = [(args.out / f"{n}_mesh.png", args.out / f"{n}_smpl.json") for n, _ in inputs]
@@ -113,20 +136,13 @@ def _mesh(args: argparse.Namespace) -> int:
     checkpoint = None if args.checkpoint is None else str(args.checkpoint)
     pipeline = create_pipeline(args.estimator, args.backend, device=args.device,
                                checkpoint=checkpoint)  # fmt: skip
-    faces = pipeline.engine.faces
     joints = engine_face_joints()
+    model = None if args.checkpoint is None else args.checkpoint.stem
     for (name, image), (png, json_path) in zip(inputs, outputs, strict=True):
         height, width = image.shape[:2]
         intrinsics = (PinholeIntrinsics(*args.intrinsics) if args.intrinsics
                       else default_intrinsics(width, height))  # fmt: skip
-        started = time.perf_counter()
-        result = pipeline.process(image, intrinsics)
-        ms = 1e3 * (time.perf_counter() - started)
-        picture = draw_result(image, result, faces, intrinsics, joints)
-        out = write_rgb(png, picture)
-        model = None if args.checkpoint is None else args.checkpoint.stem
-        record = frame_record(name, (width, height), intrinsics, result, model=model)
-        json_path.write_text(compact_json(record) + "\n")
+        result, ms = mesh_image(pipeline, name, image, intrinsics, (png, json_path), joints, model)
         bodies = result.bodies
         where = ", ".join(
             f"person {i}: {np.linalg.norm(bodies.joints[i, 0]):.2f} m away, confidence "
@@ -134,5 +150,5 @@ def _mesh(args: argparse.Namespace) -> int:
             for i in range(len(bodies))
         )
         print(f"k2m mesh: {name}: {len(result.bodies)} people in {ms:.0f} ms "
-              f"({where or 'nobody found'}) -> {out}, {json_path}")  # fmt: skip
+              f"({where or 'nobody found'}) -> {png}, {json_path}")  # fmt: skip
     return 0

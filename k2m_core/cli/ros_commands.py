@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from k2m_core.cli.mesh_commands import EXAMPLES, draw_result, engine_face_joints, example_image
+from k2m_core.cli.mesh_commands import EXAMPLES, engine_face_joints, example_image, mesh_image
 
 DEMO_OUT = Path("out/demo")
 
@@ -138,8 +138,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     pipeline = create_pipeline(args.estimator, args.backend, device=args.device)
+    joints = engine_face_joints()
     for name in EXAMPLES:
-        _demo_photo(name, out, pipeline)
+        _demo_photo(name, out, pipeline, joints)
     bag = write_sample_bag(out / "sample_bag", args.frames, overwrite=True)
     print(f"k2m demo: sample bag, {bag.frames} frames of synthetic robot-camera keypoints "
           f"with ground truth -> {bag.path}")  # fmt: skip
@@ -148,23 +149,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_photo(name: str, out: Path, pipeline: Any) -> None:
+def _demo_photo(name: str, out: Path, pipeline: Any, face_joints: Any) -> None:
     """One scikit-image photo -> mesh overlay PNG + SMPL parameters JSON (as `k2m mesh`)."""
-    from k2m_core.cli.pose_commands import write_rgb
     from k2m_core.infer.camera_fit import default_intrinsics
-    from k2m_core.perception.record import compact_json, frame_record
 
     image = example_image(name)
-    height, width = image.shape[:2]
-    intrinsics = default_intrinsics(width, height)
-    started = time.perf_counter()
-    result = pipeline.process(image, intrinsics)
-    ms = 1e3 * (time.perf_counter() - started)
-    picture = draw_result(image, result, pipeline.engine.faces, intrinsics, engine_face_joints())
-    png = write_rgb(out / f"{name}_mesh.png", picture)
-    record = frame_record(name, (width, height), intrinsics, result)
-    json_path = out / f"{name}_smpl.json"
-    json_path.write_text(compact_json(record) + "\n")
+    intrinsics = default_intrinsics(image.shape[1], image.shape[0])
+    png, json_path = out / f"{name}_mesh.png", out / f"{name}_smpl.json"
+    result, ms = mesh_image(pipeline, name, image, intrinsics, (png, json_path), face_joints)
     print(f"k2m demo: {name}: {len(result.bodies)} people in {ms:.0f} ms (pose "
           f"{1e3 * result.seconds['pose']:.0f} ms, mesh {1e3 * result.seconds['mesh']:.0f} ms)"
           f" -> {png}, {json_path}")  # fmt: skip

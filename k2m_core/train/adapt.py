@@ -58,9 +58,6 @@ EPOCH_COLUMNS = (
     "test_mpjpe_mm", "test_pa_mpjpe_mm", "test_pve_mm", "test_pelvis_error_m",
     "test_distance_error_pct", "wasserstein", "wall_s",
 )  # fmt: skip
-# label-free selection criteria: reprojection in the detections' own camera (this module's
-# fix), or the paper's, through the training camera with each side box-normalised
-CRITERIA = ("camera", "training_camera")
 
 
 @dataclass(frozen=True)
@@ -402,13 +399,28 @@ class Adapter:
     ) -> torch.Tensor:
         """(B,) reprojection error of predicted keypoints against the target's detections, in
         the camera the config names (see AdaptConfig.reprojection_camera)."""
-        keypoints = target.keypoints[rows]
         if self.cfg.reprojection_camera == "training":
-            norm = NormalisedKeypoints(*(t[rows] for t in target.norm))
-            return reprojection_error(kps, norm, keypoints[..., 2], self.joint_weights)
-        seen = (keypoints[..., 2] >= self.cfg.target.min_confidence) & self.available
-        weights = self.joint_weights * keypoints[..., 2] * seen
+            return self._training_camera_error(kps, target, rows)
+        return self._camera_error(kps, target, rows)
+
+    def _training_camera_error(
+        self, kps: torch.Tensor, target: TargetSet, rows: torch.Tensor | slice
+    ) -> torch.Tensor:
+        """The paper's: through the training camera, each side normalised by its own box."""
+        norm = NormalisedKeypoints(*(t[rows] for t in target.norm))
+        return reprojection_error(kps, norm, target.keypoints[rows, :, 2], self.joint_weights)
+
+    def _camera_error(
+        self, kps: torch.Tensor, target: TargetSet, rows: torch.Tensor | slice
+    ) -> torch.Tensor:
+        """Placed and projected in the detections' own camera (k2m_core.train.reprojection)."""
+        keypoints = target.keypoints[rows]
+        weights = self.joint_weights * keypoints[..., 2] * self._seen(keypoints)
         return camera_reprojection_error(kps, keypoints[..., :2], weights, target.camera[rows])
+
+    def _seen(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """(B, K) keypoints the network used: confident enough, and ones the body provides."""
+        return (keypoints[..., 2] >= self.cfg.target.min_confidence) & self.available
 
     def measure(self, extractor: torch.nn.Module) -> dict[str, float]:
         """Label-free selection errors on held-out detections (both cameras' reprojection; the
@@ -418,13 +430,10 @@ class Adapter:
         with torch.no_grad():
             sel = self.splits["select"]
             _, _, kps = self.predict(extractor(sel.model_inputs(self.camera_input)))
-            err = reprojection_error(kps, sel.norm, sel.keypoints[..., 2], self.joint_weights)
-            out["selection_reprojection"] = float(err.mean())
-            seen = (sel.keypoints[..., 2] >= self.cfg.target.min_confidence) & self.available
-            weights = self.joint_weights * sel.keypoints[..., 2] * seen
-            camera_err = camera_reprojection_error(kps, sel.keypoints[..., :2], weights,
-                                                   sel.camera)  # fmt: skip
-            out["selection_camera_error"] = float(camera_err.mean())
+            rows = slice(None)
+            training_err = self._training_camera_error(kps, sel, rows)
+            out["selection_reprojection"] = float(training_err.mean())
+            out["selection_camera_error"] = float(self._camera_error(kps, sel, rows).mean())
             training = self.cfg.reprojection_camera == "training"
             out["selection_error"] = out["selection_reprojection" if training
                                          else "selection_camera_error"]  # fmt: skip
@@ -441,9 +450,8 @@ class Adapter:
     def _placement(self, kps: torch.Tensor, test: TargetSet) -> dict[str, float]:
         """Mean hip-midpoint error (m) and median |distance error| (%) of the test bodies
         placed in their camera, as the engine would place them."""
-        seen = (test.keypoints[..., 2] >= self.cfg.target.min_confidence) & self.available
-        rotation, shift = place_in_camera(kps, test.keypoints[..., :2],
-                                          test.keypoints[..., 2] * seen, test.camera)  # fmt: skip
+        weights = test.keypoints[..., 2] * self._seen(test.keypoints)
+        rotation, shift = place_in_camera(kps, test.keypoints[..., :2], weights, test.camera)
         placed = kps @ rotation.transpose(1, 2) + shift[:, None]
         hips = [self.format.keypoint_names.index(n) for n in ("left_hip", "right_hip")]
         pred, true = placed[:, hips].mean(1), test.truth_placed[:, hips].mean(1)
