@@ -1,6 +1,7 @@
 """Inference latency per backend: keypoints -> joints (+ mesh), batch 1, 8 and 512.
 
     python bench/infer_latency.py [--repeats 200] [--backends torch onnxruntime tensorrt]
+                                  [--precisions fp32 fp16 int8 int8_static]
                                   [--device cpu|cuda] [--threads N]
 
 Each (backend, mode, batch) runs in its own subprocess so that peak memory (max RSS) is its
@@ -9,6 +10,11 @@ is about; "engine" adds input checks, the camera fit that places each body (§4.
 axis-angle and the placed mesh. Graph and engine calls alternate in one loop, so the
 engine/graph ratios printed compare like with like on a busy machine. Backends missing here are
 listed as skipped.
+
+Reduced precisions (ONNX Runtime) are exported first by `k2m export --precisions` into a
+temporary folder, which measures each on the accuracy gate's robot-camera sets beside fp32 (as
+`k2m eval --labelled` scores them); those the gate refuses are listed with their figures and
+not timed, since no engine would run them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +36,8 @@ import numpy as np
 PAPER_MS = 3.4  # Key2Mesh, RTX 3080 Ti, batch 1 (paper Table 1)
 BATCHES = (1, 8, 512)
 RATIO_TARGETS = {1: 1.5, 8: 1.2}  # engine / graph, ONNX Runtime CPU with the mesh
+JOINTS_TARGET_MS = 0.5  # joints-only graph, batch 1, this CPU
+PRECISIONS = ("fp32", "fp16", "int8", "int8_static")
 IMAGE = (640, 480)
 
 
@@ -74,11 +83,13 @@ def _time_pair(
     return times_a, times_b
 
 
-def worker(backend: str, joints_only: bool, batch: int, repeats: int, device: str) -> dict:
+def worker(
+    backend: str, joints_only: bool, batch: int, repeats: int, device: str, onnx: str = ""
+) -> dict:
     from k2m_core.infer.camera_fit import default_intrinsics
     from k2m_core.infer.engine import create_engine
 
-    engine = create_engine(backend, joints_only=joints_only, device=device)
+    engine = create_engine(backend, joints_only=joints_only, device=device, onnx_path=onnx or None)
     keypoints = _keypoints(batch)
     camera = None  # models with camera_input read (B, 4) intrinsics beside the keypoints
     if getattr(engine.backend, "camera_input", False):
@@ -103,6 +114,7 @@ def worker(backend: str, joints_only: bool, batch: int, repeats: int, device: st
         "backend": backend,
         "mode": "joints" if joints_only else "mesh",
         "batch": batch,
+        "precision": _precision_of(onnx),
         "graph": _percentiles(graph),
         "engine": _percentiles(full),
         "max_rss_mb": rss_mb,
@@ -110,9 +122,20 @@ def worker(backend: str, joints_only: bool, batch: int, repeats: int, device: st
     }
 
 
-def _run_worker(args: argparse.Namespace, backend: str, joints_only: bool, batch: int) -> dict:
+def _precision_of(onnx: str) -> str:
+    if not onnx:
+        return "fp32"
+    import onnx as onnx_lib
+
+    meta = {p.key: p.value for p in onnx_lib.load(onnx, load_external_data=False).metadata_props}
+    return meta.get("precision", "fp32")
+
+
+def _run_worker(
+    args: argparse.Namespace, backend: str, joints_only: bool, batch: int, onnx: str = ""
+) -> dict:
     cmd = [sys.executable, __file__, "--worker", backend, str(int(joints_only)), str(batch),
-           "--repeats", str(args.repeats), "--device", args.device]  # fmt: skip
+           onnx, "--repeats", str(args.repeats), "--device", args.device]  # fmt: skip
     env = dict(os.environ)
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -120,7 +143,7 @@ def _run_worker(args: argparse.Namespace, backend: str, joints_only: bool, batch
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"backend": backend, "mode": "joints" if joints_only else "mesh",
-                "batch": batch, "skipped": last}  # fmt: skip
+                "batch": batch, "precision": _precision_of(onnx), "skipped": last}  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -131,18 +154,47 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for torch/ORT on a GPU")
     parser.add_argument("--threads", type=int, help="OMP/MKL threads (default: library's)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS),
+                        help="ONNX Runtime precisions (fp16/int8: exported first)")  # fmt: skip
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        backend, joints_only, batch = args.worker
-        row = worker(backend, bool(int(joints_only)), int(batch), args.repeats, args.device)
+        backend, joints_only, batch, onnx = args.worker
+        row = worker(backend, bool(int(joints_only)), int(batch), args.repeats, args.device, onnx)
         print(json.dumps(row))
         return
-    rows = [_run_worker(args, b, j, n) for b in args.backends for j in (False, True)
-            for n in BATCHES]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="k2m_precisions_") as folder:
+        gate, graphs = _export_precisions(args.precisions, Path(folder))
+        rows = [_run_worker(args, b, j, n) for b in args.backends for j in (False, True)
+                for n in BATCHES]  # fmt: skip
+        rows += [_run_worker(args, "onnxruntime", j, n, str(graphs[p][j])) for p in graphs
+                 for j in (False, True) for n in BATCHES]  # fmt: skip
     _print(rows, args)
+    _print_precisions(rows, gate)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"latency": rows, "accuracy_gate": gate}, indent=2))
+
+
+def _export_precisions(precisions: list[str], folder: Path) -> tuple[dict, dict]:
+    """`k2m export --precisions` into folder: the gate's records and the offered graphs."""
+    reduced = [p for p in precisions if p != "fp32"]
+    if not reduced:
+        return {}, {}
+    print(f"exporting {', '.join(reduced)} and measuring them beside fp32 (~15 s each)...",
+          flush=True)  # fmt: skip
+    cmd = [sys.executable, "-m", "k2m_core.cli.main", "export", "--out", str(folder),
+           "--precisions", *reduced]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"k2m export --precisions failed: {done.stderr.strip().splitlines()[-1:]}")
+    from k2m_core.infer.graph_files import graph_name
+    from k2m_core.paths import default_model_path
+
+    checkpoint = default_model_path()
+    gate = json.loads((folder / f"{checkpoint.stem}.json").read_text()).get("precisions", {})
+    graphs = {p: {j: folder / graph_name(checkpoint, j, p) for j in (False, True)}
+              for p, record in gate.items() if record["offered"]}  # fmt: skip
+    return gate, graphs
 
 
 def _print(rows: list[dict], args: argparse.Namespace) -> None:
@@ -150,31 +202,36 @@ def _print(rows: list[dict], args: argparse.Namespace) -> None:
     print(f"device {args.device}, {os.cpu_count()} CPUs, threads {threads}, image "
           f"{IMAGE[0]}x{IMAGE[1]}, COCO-18 input, shipped model + generated body")  # fmt: skip
     print()
-    print("| backend | output | batch | graph median / p90 (ms) | per person (ms) "
+    print("| backend | precision | output | batch | graph median / p90 (ms) | per person (ms) "
           "| engine median / p90 (ms) | max RSS (MB) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        head = f"| {r['backend']} | {r.get('precision', 'fp32')} | {r['mode']} | {r['batch']} |"
         if "skipped" in r:
-            print(f"| {r['backend']} | {r['mode']} | {r['batch']} | skipped: {r['skipped']} "
-                  "| | | |")  # fmt: skip
+            print(f"{head} skipped: {r['skipped']} | | | |")
             continue
         g, e = r["graph"], r["engine"]
-        print(f"| {r['backend']} | {r['mode']} | {r['batch']} | {g['median_ms']:.2f} / "
-              f"{g['p90_ms']:.2f} | {g['median_ms'] / r['batch']:.3f} | {e['median_ms']:.2f} / "
-              f"{e['p90_ms']:.2f} | {r['max_rss_mb']:.0f} |")  # fmt: skip
+        per_person = g["median_ms"] / r["batch"]
+        print(f"{head} {g['median_ms']:.2f} / {g['p90_ms']:.2f} | {per_person:.3f} "
+              f"| {e['median_ms']:.2f} / {e['p90_ms']:.2f} | {r['max_rss_mb']:.0f} |")  # fmt: skip
     _print_ratios(rows)
 
 
+def _medians(rows: list[dict]) -> dict[tuple[str, str, str, int], dict]:
+    return {(r["backend"], r.get("precision", "fp32"), r["mode"], r["batch"]): r for r in rows
+            if "skipped" not in r}  # fmt: skip
+
+
 def _print_ratios(rows: list[dict]) -> None:
-    ok = {(r["backend"], r["mode"], r["batch"]): r for r in rows if "skipped" not in r}
+    ok = _medians(rows)
 
     def median(backend: str, mode: str, batch: int) -> float | None:
-        r = ok.get((backend, mode, batch))
+        r = ok.get((backend, "fp32", mode, batch))
         return None if r is None else r["graph"]["median_ms"]
 
     print()
     for batch, target in RATIO_TARGETS.items():
-        r = ok.get(("onnxruntime", "mesh", batch))
+        r = ok.get(("onnxruntime", "fp32", "mesh", batch))
         if r is not None:
             ratio = r["engine"]["median_ms"] / r["graph"]["median_ms"]
             verdict = "meets" if ratio <= target else "misses"
@@ -189,6 +246,40 @@ def _print_ratios(rows: list[dict]) -> None:
         print(f"joints-only vs mesh (ORT, batch 1): {ort_mesh / ort_joints:.2f}x faster")
     if ort_mesh and torch_mesh:
         print(f"ORT vs eager torch (mesh, batch 1): {torch_mesh / ort_mesh:.2f}x faster")
+
+
+def _print_precisions(rows: list[dict], gate: dict) -> None:
+    """Per precision: the gate's accuracy beside fp32, then speed at batch 1 and 512."""
+    if not gate:
+        return
+    ok = _medians(rows)
+    print()
+    print("| precision | offered | worst PA-MPJPE gap (mm) | PA-MPJPE per gate set, fp32 -> this "
+          "(mm) | joints b1 (ms) | mesh b1 (ms) | joints b512 per person (ms) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for precision in ("fp32", *gate):
+        record = gate.get(precision)
+        if record is None:
+            offered, gap, sets = "yes", "0", "(reference)"
+        else:
+            offered = "yes" if record["offered"] else "NO"
+            gap = f"{record['worst_gap_mm']:+.2f}"
+            sets = "; ".join(f"{r['set']} {r['fp32']['pa_mpjpe_mm']:.2f} -> {r['pa_mpjpe_mm']:.2f}"
+                             for r in record["gate"])  # fmt: skip
+
+        def ms(mode: str, batch: int, p: str = precision) -> str:
+            r = ok.get(("onnxruntime", p, mode, batch))
+            return "-" if r is None else f"{r['graph']['median_ms'] / batch:.3f}"
+
+        print(f"| {precision} | {offered} | {gap} | {sets} | {ms('joints', 1)} | {ms('mesh', 1)} "
+              f"| {ms('joints', 512)} |")  # fmt: skip
+    for precision in ("fp32", *[p for p, r in gate.items() if r["offered"]]):
+        r = ok.get(("onnxruntime", precision, "joints", 1))
+        if r is not None:
+            value = r["graph"]["median_ms"]
+            verdict = "meets" if value <= JOINTS_TARGET_MS else "misses"
+            print(f"ORT {precision} joints-only, batch 1: {value:.3f} ms ({verdict} <= "
+                  f"{JOINTS_TARGET_MS} ms)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -60,7 +60,10 @@ def create_engine(values: Mapping[str, Any]) -> Any:
     from k2m_core.infer.engine import create_engine as create
 
     return create(
-        values["backend"], values.get("checkpoint") or None, values.get("body_model") or None
+        values["backend"],
+        values.get("checkpoint") or None,
+        values.get("body_model") or None,
+        precision=values.get("precision", "fp32"),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from k2m_core.infer.graph_files import PRECISIONS
 from k2m_ros import topics
 
 # name -> (default, description). The default's type is the parameter's type.
@@ -44,6 +45,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "the ones that arrived while the last was being processed",
     ),
     "backend": ("onnxruntime", "Key2Mesh runtime: onnxruntime, torch or tensorrt (GPU)"),
+    "precision": (
+        "fp32",
+        "onnxruntime graph precision: fp32, or fp16/int8 where `k2m export --precisions` "
+        "offered them (within 0.5 mm PA-MPJPE of fp32; the shipped model has int8)",
+    ),
     "checkpoint": ("", "Key2Mesh checkpoint (.safetensors); empty: the shipped k2m_default"),
     "body_model": (
         "",
@@ -115,9 +121,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 NODE_PARAMETERS: dict[str, tuple[str, ...]] = {
     "perception_node": (
         "autostart", "image_topic", "compressed", "camera_info_topic", "keypoints_topic",
-        "image_qos_reliability", "image_qos_depth", "backend", "checkpoint", "body_model",
-        "estimator", "estimator_model", "max_people", "detection_threshold", "redetect_every",
-        "tile_zoom", "keypoint_format", "smoothing", "min_cutoff", "beta",
+        "image_qos_reliability", "image_qos_depth", "backend", "precision", "checkpoint",
+        "body_model", "estimator", "estimator_model", "max_people", "detection_threshold",
+        "redetect_every", "tile_zoom", "keypoint_format", "smoothing", "min_cutoff", "beta",
         "mesh_decimation_faces", "marker_rate_hz", "publish_point_cloud", "publish_tf",
         "tf_prefix", "publish_debug_image", "frame_id_override",
     ),
@@ -129,7 +135,8 @@ NODE_PARAMETERS: dict[str, tuple[str, ...]] = {
     ),
     "mesh_node": (
         "autostart", "keypoints_topic", "camera_info_topic", "image_qos_reliability",
-        "image_qos_depth", "backend", "checkpoint", "body_model", "keypoint_format", "smoothing",
+        "image_qos_depth", "backend", "precision", "checkpoint", "body_model", "keypoint_format",
+        "smoothing",
         "min_cutoff", "beta", "mesh_decimation_faces", "marker_rate_hz", "publish_point_cloud",
         "publish_tf", "tf_prefix", "frame_id_override",
     ),
@@ -138,7 +145,12 @@ NODE_PARAMETERS: dict[str, tuple[str, ...]] = {
 RELIABILITIES = ("best_effort", "reliable")
 ESTIMATORS = ("blazepose", "yolo_pose", "passthrough")
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
-_CHOICES = {"image_qos_reliability": RELIABILITIES, "estimator": ESTIMATORS, "backend": BACKENDS}
+_CHOICES = {
+    "image_qos_reliability": RELIABILITIES,
+    "estimator": ESTIMATORS,
+    "backend": BACKENDS,
+    "precision": PRECISIONS,
+}
 _AT_LEAST = {
     "image_qos_depth": 1,
     "max_people": 1,

@@ -35,6 +35,18 @@ def test_k2m_mesh_on_onnxruntime_imports_no_torch(tmp_path: Path) -> None:
     assert "1 people" in out
 
 
+def test_the_int8_graph_runs_without_torch(tmp_path: Path) -> None:
+    out = _run_without_torch(
+        f"""
+        from k2m_core.cli.main import main
+        assert main(["mesh", "--example", "astronaut", "--precision", "int8",
+                     "--out", {str(tmp_path)!r}]) == 0
+        """,
+        tmp_path,
+    )
+    assert "1 people" in out
+
+
 def test_the_perception_nodes_work_imports_no_torch(tmp_path: Path) -> None:
     """What perception_node does per frame with its defaults (BlazePose, onnxruntime, tracking,
     One Euro smoothing, messages with markers and TF), minus rclpy."""

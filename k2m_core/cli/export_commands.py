@@ -43,6 +43,15 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--no-check", action="store_true", help="skip the ONNX Runtime vs torch parity check"
     )
+    export.add_argument(
+        "--precisions",
+        nargs="+",
+        default=[],
+        metavar="PRECISION",
+        help="also write smaller copies: fp16, int8 (dynamic), int8_static (calibrated); each "
+        "is measured on robot-camera sets beside fp32 and kept only within 0.5 mm PA-MPJPE "
+        "(about 10 s per precision)",
+    )
     export.set_defaults(handler=_export)
 
 
@@ -60,6 +69,20 @@ def _table(result: Any) -> list[str]:
     for f in result.files:
         errors = "".join(f"{_format_error(f.max_abs_error.get(n)):>14}" for n in METRE_OUTPUTS)
         rows.append(f"{f.path.name:<{width}}{f.size_bytes / 2**20:>6.1f} MiB{errors}")
+    return rows
+
+
+def _gate_table(records: dict[str, Any]) -> list[str]:
+    """Per precision and gate set: PA-MPJPE beside fp32's, and the verdict."""
+    rows = [f"{'precision':<12}{'set':<22}{'PA-MPJPE':>10}{'fp32':>8}{'gap':>7}{'MPJPE':>8}"
+            f"{'PVE':>7}  verdict"]  # fmt: skip
+    for precision, record in records.items():
+        verdict = "offered" if record["offered"] else "NOT offered (removed)"
+        for row in record["gate"]:
+            gap = row["pa_mpjpe_mm"] - row["fp32"]["pa_mpjpe_mm"]
+            rows.append(f"{precision:<12}{row['set']:<22}{row['pa_mpjpe_mm']:>10.2f}"
+                        f"{row['fp32']['pa_mpjpe_mm']:>8.2f}{gap:>+7.2f}{row['mpjpe_mm']:>8.2f}"
+                        f"{row.get('pve_mm', float('nan')):>7.2f}  {verdict}")  # fmt: skip
     return rows
 
 
@@ -81,39 +104,58 @@ def _cache_folder(checkpoint: Path | None, body_model: Path | None) -> Path:
     return cache_folder(Path(checkpoint or default_model_path()), body)
 
 
-def _refuse_replacing(out: Path, checkpoint: Path | None, overwrite: bool) -> None:
+def _refuse_replacing(
+    out: Path, checkpoint: Path | None, precisions: list[str], overwrite: bool
+) -> None:
     from k2m_core.cli.outputs import refuse_existing
-    from k2m_core.infer.graph_files import JOINTS_SUFFIX
+    from k2m_core.infer.graph_files import graph_name
     from k2m_core.paths import default_model_path
 
-    stem = Path(checkpoint or default_model_path()).stem
-    names = (f"{stem}.onnx", f"{stem}{JOINTS_SUFFIX}.onnx", f"{stem}.json")
-    refuse_existing([out / name for name in names], overwrite)
+    ckpt = Path(checkpoint or default_model_path())
+    names = [graph_name(ckpt, joints, p) for p in precisions for joints in (False, True)]
+    refuse_existing([out / name for name in (*names, f"{ckpt.stem}.json")], overwrite)
 
 
 def _export(args: argparse.Namespace) -> int:
     from k2m_core.cli.errors import CliError
     from k2m_core.export.onnx_export import ExportError, export_onnx
+    from k2m_core.export.precision_export import check_precisions
     from k2m_core.infer.backend import BackendError
     from k2m_core.infer.engine_cache import profile_shapes
     from k2m_core.infer.tensorrt_backend import require_tensorrt
 
+    try:
+        precisions = ["fp32", *check_precisions(args.precisions)]
+    except ValueError as err:
+        raise CliError(str(err)) from err
     try:
         if args.tensorrt:  # fail before the (slow) export, not after it
             require_tensorrt()
             profile_shapes(1, args.opt_batch, args.max_batch)
         out = args.out or _cache_folder(args.checkpoint, args.body_model)
         if args.out is not None:  # the cache is keyed by content: re-exporting there is safe
-            _refuse_replacing(args.out, args.checkpoint, args.overwrite)
+            _refuse_replacing(args.out, args.checkpoint, precisions, args.overwrite)
         print(f"k2m export: tracing to ONNX and checking parity with torch (~30 s) -> {out}",
               flush=True)  # fmt: skip
-        result = export_onnx(args.checkpoint, out, args.body_model, check=not args.no_check)
+        result = export_onnx(
+            args.checkpoint, out, args.body_model, check=not args.no_check,
+            precisions=precisions[1:], progress=lambda line: print(f"k2m export: {line}",
+                                                                    flush=True),
+        )  # fmt: skip
         print("\n".join(_table(result)))
         if result.checked:
             print(f"parity: max |onnxruntime - torch| in metres, limit {result.tolerance_m:.0e}")
         else:
             print("parity: NOT checked (--no-check)")
         print(f"wrote {result.full.path}, {result.joints_only.path}, {result.sidecar}")
+        if result.precisions:
+            print("\n".join(_gate_table(result.precisions)))
+            print("mm; LSP-14 joints, as `k2m eval --labelled` scores them; a precision is "
+                  "offered only within 0.5 mm PA-MPJPE of fp32 on every set")  # fmt: skip
+            for precision, record in result.precisions.items():
+                if record["offered"]:
+                    names = ", ".join(f["file"] for f in record["files"].values())
+                    print(f"wrote {precision}: {names}")
         if args.tensorrt:
             _build_engines(args, result)
     except (ExportError, BackendError) as err:

@@ -15,6 +15,7 @@ EXAMPLES = ("astronaut", "camera")  # scikit-image's photographs of a person
 def add_parsers(groups: argparse._SubParsersAction) -> None:
     from k2m_core.cli.outputs import add_overwrite
     from k2m_core.infer.backend import BACKENDS
+    from k2m_core.infer.graph_files import PRECISIONS
     from k2m_core.pose.registry import DEFAULT_ESTIMATOR, available_estimators
 
     p = groups.add_parser(
@@ -27,6 +28,11 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--estimator", choices=available_estimators(), default=DEFAULT_ESTIMATOR)
     p.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32",
+        help="onnxruntime graph precision: fp16/int8 where `k2m export --precisions` offered "
+        "them (within 0.5 mm PA-MPJPE of fp32)",
+    )  # fmt: skip
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
@@ -135,7 +141,7 @@ def _mesh(args: argparse.Namespace) -> int:
     refuse_existing([path for pair in outputs for path in pair], args.overwrite, args.images)
     checkpoint = None if args.checkpoint is None else str(args.checkpoint)
     pipeline = create_pipeline(args.estimator, args.backend, device=args.device,
-                               checkpoint=checkpoint)  # fmt: skip
+                               checkpoint=checkpoint, precision=args.precision)  # fmt: skip
     joints = engine_face_joints()
     model = None if args.checkpoint is None else args.checkpoint.stem
     for (name, image), (png, json_path) in zip(inputs, outputs, strict=True):

@@ -10,6 +10,8 @@ from k2m_core.cli.outputs import add_overwrite, refuse_existing
 
 
 def add_parsers(groups: argparse._SubParsersAction) -> None:
+    from k2m_core.infer.graph_files import PRECISIONS
+
     train = groups.add_parser("train", help="pre-train Key2Mesh on MoCap (synthetic by default)")
     train.add_argument("config", type=Path, help="YAML config, e.g. training/configs/*.yaml")
     train.add_argument(
@@ -67,6 +69,9 @@ def add_parsers(groups: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                     help="with --labelled: the engine's backend")  # fmt: skip
+    ev.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                    help="with --labelled --backend onnxruntime: the exported graph's precision "
+                    "(fp16/int8 from `k2m export --precisions`)")  # fmt: skip
     ev.add_argument("--json", type=Path, default=None, help="write all results here")
     add_overwrite(ev)
     ev.add_argument(
@@ -109,6 +114,9 @@ def _eval(args: argparse.Namespace) -> int:
     from k2m_core.paths import default_model_path
 
     refuse_existing([args.json, args.plot], args.overwrite)
+    if args.precision != "fp32" and (args.labelled is None or args.backend != "onnxruntime"):
+        raise ValueError(f"--precision {args.precision} scores an exported graph: use it with "
+                         "--labelled SET.npz --backend onnxruntime")  # fmt: skip
     if args.labelled is not None:
         return _eval_labelled(args)
     checkpoint = args.checkpoint or default_model_path()
@@ -142,10 +150,12 @@ def _eval_labelled(args: argparse.Namespace) -> int:
     labelled = load_labelled_set(args.labelled, args.detections)  # errors: one line, exit 2
     print(f"k2m eval: {args.labelled}: {len(labelled):,} people", flush=True)
     body_path = args.body_model or default_body_model_path()
-    engine = create_engine(args.backend, args.checkpoint, body_path, device="cpu")
+    engine = create_engine(args.backend, args.checkpoint, body_path, device="cpu",
+                           precision=args.precision)  # fmt: skip
     body = SmplModel.from_file(body_path).eval()
     summary = summarise_labelled(labelled_errors(labelled, engine, body), labelled.groups)
-    summary.update(checkpoint=str(args.checkpoint or "default"), labelled=str(args.labelled))
+    summary.update(checkpoint=str(args.checkpoint or "default"), labelled=str(args.labelled),
+                   backend=args.backend, precision=args.precision)  # fmt: skip
     print(format_labelled(summary))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

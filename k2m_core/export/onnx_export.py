@@ -10,10 +10,11 @@ than none.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ class ExportResult:
     metadata: dict[str, str]  # shared by both files (each adds with_vertices, outputs, ...)
     checked: bool
     tolerance_m: float = PARITY_TOLERANCE_M
+    precisions: dict[str, Any] = field(default_factory=dict)  # this run's, as in the sidecar
 
     @property
     def files(self) -> tuple[ExportedFile, ExportedFile]:
@@ -288,9 +290,21 @@ def export_onnx(
     body_model: str | Path | None = None,
     opset: int = DEFAULT_OPSET,
     check: bool = True,
+    precisions: Sequence[str] = (),
+    progress: Callable[[str], None] = lambda line: None,
 ) -> ExportResult:
     """Write `<stem>.onnx`, `<stem>_joints.onnx` and `<stem>.json` into out_dir; with check,
-    raise ExportError unless both match torch within PARITY_TOLERANCE_M (metres)."""
+    raise ExportError unless both match torch within PARITY_TOLERANCE_M (metres). Reduced
+    ``precisions`` (fp16, int8, int8_static) are written beside them if the accuracy gate
+    offers them (k2m_core.export.precision_export)."""
+    from k2m_core.export.precision_export import (
+        check_precisions,
+        earlier_records,
+        export_precisions,
+        record_precisions,
+    )
+
+    reduced = check_precisions(precisions)
     ckpt = _checkpoint_file(checkpoint)
     body_path = (resolve_body_model_path(body_model) if body_model is not None
                  else default_body_model_path())  # fmt: skip
@@ -305,6 +319,13 @@ def export_onnx(
         for g, suffix in zip(graphs, ("", JOINTS_SUFFIX), strict=True)
     )
     sidecar = out / f"{ckpt.stem}.json"
+    hashes = {"checkpoint": common["checkpoint_sha256"], "body": common["body_model_sha256"]}
+    kept = {p: r for p, r in earlier_records(sidecar, hashes).items() if p not in reduced}
     result = ExportResult(full, joints, sidecar, common, check)
     _write_sidecar(sidecar, result, PARITY_BATCHES)
-    return result
+    records = {}
+    if reduced:
+        records = export_precisions(ckpt, out, full.path, joints.path, body_path, reduced,
+                                    common["keypoint_format"], progress)  # fmt: skip
+    record_precisions(sidecar, records, kept)
+    return dataclasses.replace(result, precisions=records)

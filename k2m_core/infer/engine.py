@@ -18,7 +18,7 @@ from k2m_core.geometry.rigid import rigid_transform
 from k2m_core.infer.backend import BACKENDS, Backend
 from k2m_core.infer.bodies import Bodies
 from k2m_core.infer.camera_fit import CameraFit, box_size, default_intrinsics, fit_body_to_camera
-from k2m_core.infer.graph_files import find_graph
+from k2m_core.infer.graph_files import FULL_PRECISION, PRECISIONS, find_graph
 from k2m_core.keypoints.support import (
     MIN_CONFIDENCE,  # what the network sees as detected
     observed_joints,
@@ -232,12 +232,15 @@ def create_engine(
     joints_only: bool = False,
     device: str = "auto",
     onnx_path: str | Path | None = None,
+    precision: str = "fp32",
 ) -> Key2MeshEngine:
     """The engine on a named backend; checkpoint and body default to the shipped ones.
 
     onnxruntime and tensorrt run an ONNX file from `k2m export`: ``onnx_path``, or the one
     exported for this checkpoint and body (k2m_core.infer.graph_files: the shipped default's
-    lie beside it; never exported silently here). They need no torch.
+    lie beside it; never exported silently here). They need no torch. ``precision`` (fp16,
+    int8) picks a reduced copy from `k2m export --precisions`, on onnxruntime only, and only
+    one the export's accuracy gate offered.
     """
     from k2m_core.body.model_file import load_body_model_file, resolve_body_model_path
     from k2m_core.paths import default_body_model_path, default_model_path
@@ -246,6 +249,13 @@ def create_engine(
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     checkpoint = Path(checkpoint or default_model_path())
     body_model = resolve_body_model_path(body_model or default_body_model_path())
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision != FULL_PRECISION and (backend != "onnxruntime" or onnx_path):
+        raise ValueError(
+            f"precision {precision} is for exported graphs on onnxruntime (TensorRT builds its "
+            "own FP16 engines; torch runs fp32); an explicit ONNX file is run as it is"
+        )
     if backend == "torch":
         from k2m_core.infer.torch_backend import TorchBackend
 
@@ -253,7 +263,9 @@ def create_engine(
         faces = runner.graph.body.faces.cpu().numpy().copy()  # its body file is read already
         return Key2MeshEngine(runner, faces=faces)
     faces = np.asarray(load_body_model_file(body_model).faces, np.int64)
-    onnx_file = Path(onnx_path) if onnx_path else find_graph(checkpoint, body_model, joints_only)
+    onnx_file = (
+        Path(onnx_path) if onnx_path else find_graph(checkpoint, body_model, joints_only, precision)
+    )
     if backend == "onnxruntime":
         from k2m_core.infer.onnx_runner import CPU_PROVIDER
         from k2m_core.infer.onnxruntime_backend import OnnxRuntimeBackend

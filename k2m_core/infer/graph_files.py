@@ -5,7 +5,9 @@ Graphs are made by an explicit `k2m export` (never silently on first use): the s
 model's lie beside it in models/key2mesh/; others go to the cache, under a key of both files'
 contents, so a changed checkpoint or body model never meets a stale graph. Every folder holds
 `<stem>.onnx` (joints + mesh), `<stem>_joints.onnx` and `<stem>.json`, whose recorded sha256
-of the checkpoint and body file must match.
+of the checkpoint and body file must match. Reduced-precision copies (`k2m export --precisions`)
+are `<stem>_<precision>[_joints].onnx`, found only where the sidecar records that the copy
+passed the accuracy gate (k2m_core.export.accuracy_gate).
 """
 
 from __future__ import annotations
@@ -27,34 +29,70 @@ def cache_folder(checkpoint: Path, body_model: Path) -> Path:
     return cache_dir() / "onnx" / digest
 
 
-def graph_name(checkpoint: Path, joints_only: bool) -> str:
-    return f"{checkpoint.stem}{JOINTS_SUFFIX if joints_only else ''}.onnx"
+FULL_PRECISION = "fp32"
+PRECISIONS = (FULL_PRECISION, "fp16", "int8", "int8_static")  # k2m_core.export.quantize
 
 
-def _matches(folder: Path, checkpoint: Path, body_model: Path, hashes: dict[str, str]) -> bool:
-    sidecar = folder / f"{checkpoint.stem}.json"
+def graph_name(checkpoint: Path, joints_only: bool, precision: str = FULL_PRECISION) -> str:
+    reduced = "" if precision == FULL_PRECISION else f"_{precision}"
+    return f"{checkpoint.stem}{reduced}{JOINTS_SUFFIX if joints_only else ''}.onnx"
+
+
+def read_sidecar(folder: Path, checkpoint: Path) -> dict | None:
     try:
-        metadata = json.loads(sidecar.read_text())["metadata"]
-    except (OSError, ValueError, KeyError):
-        return False
+        sidecar = json.loads((folder / f"{checkpoint.stem}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return sidecar if isinstance(sidecar, dict) else None
+
+
+def _matches(sidecar: dict | None, hashes: dict[str, str]) -> bool:
+    metadata = (sidecar or {}).get("metadata", {})
     return (
         metadata.get("checkpoint_sha256") == hashes["checkpoint"]
         and metadata.get("body_model_sha256") == hashes["body"]
     )
 
 
-def find_graph(checkpoint: Path, body_model: Path, joints_only: bool) -> Path:
-    """The exported graph of this checkpoint and body model, or a BackendError saying how to
-    make it (shipped beside the checkpoint first, then the cache)."""
+def _offered(sidecar: dict | None, precision: str) -> tuple[bool, str]:
+    """Whether the sidecar records ``precision`` as passing the gate, and if not, why."""
+    if precision == FULL_PRECISION:
+        return True, ""
+    record = (sidecar or {}).get("precisions", {}).get(precision)
+    if record is None:
+        return False, f"no {precision} copy was exported"
+    if not record.get("offered"):
+        gap, limit = record.get("worst_gap_mm"), record.get("limit_mm")
+        return False, f"{precision} was measured {gap} mm PA-MPJPE behind fp32 (limit {limit} mm)"
+    return True, ""
+
+
+def find_graph(
+    checkpoint: Path, body_model: Path, joints_only: bool, precision: str = FULL_PRECISION
+) -> Path:
+    """The exported graph of this checkpoint and body model at ``precision``, or a BackendError
+    saying how to make it (shipped beside the checkpoint first, then the cache)."""
     hashes = {"checkpoint": sha256_file(checkpoint), "body": sha256_file(body_model)}
-    name = graph_name(checkpoint, joints_only)
+    name = graph_name(checkpoint, joints_only, precision)
+    refused = ""
     for folder in (checkpoint.parent, cache_folder(checkpoint, body_model)):
-        if (folder / name).is_file() and _matches(folder, checkpoint, body_model, hashes):
+        sidecar = read_sidecar(folder, checkpoint)
+        if not _matches(sidecar, hashes):
+            continue
+        offered, why = _offered(sidecar, precision)
+        if offered and (folder / name).is_file():
             return folder / name
+        refused = refused or (why if "behind" in why else "")
+    if refused:
+        raise BackendError(
+            f"{checkpoint.name}: {refused}, so it is not offered: use precision "
+            "fp32 (or another precision `k2m export --precisions` passed)"
+        )
     stale = checkpoint.parent / name
     why = " (the one beside it is of another checkpoint or body)" if stale.is_file() else ""
+    flag = "" if precision == FULL_PRECISION else f" --precisions {precision}"
     raise BackendError(
-        f"no exported graph of {checkpoint.name} with body {body_model.name}{why}: export it "
-        f"once with `k2m export {checkpoint} --body-model {body_model}` (needs torch), or pass "
-        "the ONNX file"
+        f"no exported {precision} graph of {checkpoint.name} with body {body_model.name}{why}: "
+        f"export it once with `k2m export {checkpoint} --body-model {body_model}{flag}` "
+        "(needs torch), or pass the ONNX file"
     )

@@ -100,11 +100,13 @@ def create_pipeline(
     device: str = "auto",
     estimator_options: dict | None = None,
     checkpoint: str | None = None,
+    precision: str = "fp32",
 ) -> HumanMeshPipeline:
     """The pipeline from names; everything defaults to what ships with k2m."""
     from k2m_core.infer.engine import create_engine
     from k2m_core.pose.registry import create_estimator
 
     pose = create_estimator(estimator, **estimator_runtime(estimator, backend, estimator_options))
-    engine = create_engine(backend, checkpoint, joints_only=joints_only, device=device)
+    engine = create_engine(backend, checkpoint, joints_only=joints_only, device=device,
+                           precision=precision)  # fmt: skip
     return HumanMeshPipeline(pose, engine)
