@@ -151,3 +151,15 @@ def test_cli_unknown_precision_is_one_line(capsys: pytest.CaptureFixture[str]) -
     assert "unknown precision 'int4'" in err and "Traceback" not in err
     assert main(["eval", "--precision", "int8"]) == 2  # held-out eval scores the torch model
     assert "--labelled SET.npz --backend onnxruntime" in capsys.readouterr().err
+
+
+def test_the_nodes_precision_parameter_picks_the_graph() -> None:
+    from k2m_ros import components
+    from k2m_ros.parameters import PARAMETERS, check_parameters
+
+    values = {name: default for name, (default, _) in PARAMETERS.items()}
+    assert values["precision"] == "fp32"
+    engine = components.create_engine({**values, "precision": "int8"})
+    assert engine.backend.metadata["precision"] == "int8"
+    with pytest.raises(ValueError, match="parameter precision='int4'"):
+        check_parameters({**values, "precision": "int4"})
