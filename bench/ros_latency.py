@@ -161,6 +161,7 @@ def main() -> int:
                         choices=["raw", "compressed"])  # fmt: skip
     parser.add_argument("--frames", type=int, default=40, help="timed frames per scenario")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--plot", type=Path, help="PNG: each scenario's stages beside its latency")
     parser.add_argument(
         "--set",
         nargs="*",
@@ -202,7 +203,45 @@ def main() -> int:
     print(_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    if args.plot:
+        plot_stages(results, args.plot)
+        print(f"wrote {args.plot}")
     return 0
+
+
+def plot_stages(results: list[dict], path: Path) -> None:
+    """Stacked bars of the node's mean stage times per scenario, the median image -> bodies
+    latency marked on each, and the goals (25 ms one person, 50 ms four) as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = [s for s in STAGES if s != "total"]
+    colours = plt.get_cmap("tab10").colors
+    labels = [f"{r['people']} pers., {r['outputs']}, {r['input']}" for r in results]
+    fig, ax = plt.subplots(figsize=(11.5, 0.55 * len(results) + 1.8))
+    for row, result in enumerate(results):
+        left = 0.0
+        for index, stage in enumerate(stages):
+            value = result["stages_mean_ms"].get(stage, 0.0)
+            hatch = "//" if stage == "markers" else None  # built after the bodies went out
+            ax.barh(row, value, left=left, color=colours[index], hatch=hatch,
+                    label=stage if row == 0 else None)  # fmt: skip
+            left += value
+        ax.plot(result["latency_median_ms"], row, "k|", markersize=22, markeredgewidth=2.5,
+                label="image -> bodies, median" if row == 0 else None)  # fmt: skip
+    for goal, style in ((25, ":"), (50, "--")):
+        ax.axvline(goal, color="grey", linestyle=style, linewidth=1)
+        ax.text(goal, len(results) - 0.4, f"{goal} ms goal", ha="center", fontsize=8)
+    ax.set_yticks(range(len(results)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("ms per frame (node stages: means over 1 s diagnostics periods)")
+    ax.set_title("perception_node on two CPU cores, 640x480 camera (markers hatched: after bodies)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
