@@ -163,3 +163,24 @@ def test_the_nodes_precision_parameter_picks_the_graph() -> None:
     assert engine.backend.metadata["precision"] == "int8"
     with pytest.raises(ValueError, match="parameter precision='int4'"):
         check_parameters({**values, "precision": "int4"})
+
+
+def test_a_plain_re_export_keeps_earlier_precisions_whose_files_are_there(tmp_path: Path) -> None:
+    """`k2m export` (fp32 only) over a folder that has int8 from an earlier `--precisions int8`
+    keeps int8's record while its files exist and the checkpoint and body are the same."""
+    from k2m_core.export.precision_export import earlier_records, record_precisions
+
+    checkpoint = _copied_model(tmp_path)
+    sidecar = checkpoint.with_name(f"{checkpoint.stem}.json")
+    content = json.loads(sidecar.read_text())
+    hashes = {"checkpoint": content["metadata"]["checkpoint_sha256"],
+              "body": content["metadata"]["body_model_sha256"]}  # fmt: skip
+    kept = earlier_records(sidecar, hashes)
+    assert set(kept) == {"int8"}
+    assert earlier_records(sidecar, {**hashes, "body": "another"}) == {}
+    del content["precisions"]  # what export_onnx's fresh sidecar holds before records return
+    sidecar.write_text(json.dumps(content))
+    record_precisions(sidecar, {}, kept)
+    assert find_graph(checkpoint, default_body_model_path(), False, "int8").is_file()
+    (tmp_path / f"{checkpoint.stem}_int8.onnx").unlink()
+    assert earlier_records(sidecar, hashes) == {}  # a record without its files is dropped
