@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,8 @@ def quantised_layers(model: Any) -> list[str]:
 
 
 def gemm_as_matmul(model: Any) -> Any:
-    """A copy with every Gemm of a constant, transposed weight as MatMul + Add: ONNX Runtime's
-    dynamic quantisation knows MatMul, not Gemm. Numerically the same graph."""
+    """A copy with every Gemm of a constant weight (transposed or not) as MatMul + Add: ONNX
+    Runtime's dynamic quantisation knows MatMul, not Gemm. Numerically the same graph."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -80,10 +81,17 @@ def gemm_as_matmul(model: Any) -> Any:
     return out
 
 
-def _quiet() -> None:
-    """The quantiser logs a pre-processing hint at WARNING on every call; it does not apply to
-    a graph this small and already shape-inferred by the exporter."""
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantiser logs a pre-processing hint on the root logger at WARNING on every call; it
+    does not apply to a graph this small and already shape-inferred by the exporter."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def to_fp16(source: Path, target: Path) -> None:
@@ -97,14 +105,14 @@ def to_int8_dynamic(source: Path, target: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    _quiet()
     model = onnx.load(source)
     layers = quantised_layers(model)
     staged = target.with_name(f"{target.stem}.matmul.onnx")
     onnx.save(gemm_as_matmul(model), staged)
     try:
-        quantize_dynamic(staged, target, weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_quantize=layers)  # fmt: skip
+        with _quiet():
+            quantize_dynamic(staged, target, weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul"], nodes_to_quantize=layers)  # fmt: skip
     finally:
         staged.unlink(missing_ok=True)
 
@@ -125,12 +133,12 @@ def to_int8_static(
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    _quiet()
     layers = quantised_layers(onnx.load(source))
-    quantize_static(source, target, _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                    per_channel=True, weight_type=QuantType.QInt8,
-                    activation_type=QuantType.QUInt8, op_types_to_quantize=["Gemm"],
-                    nodes_to_quantize=layers)  # fmt: skip
+    with _quiet():
+        quantize_static(source, target, _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, op_types_to_quantize=["Gemm"],
+                        nodes_to_quantize=layers)  # fmt: skip
 
 
 def write_reduced(
