@@ -32,8 +32,7 @@ EXPECTED_OUTPUTS = {
     LANDMARK_FILE.name: {
         "Identity": ("batch", 195),
         "Identity_1": ("batch", 1),
-        "Identity_2": ("batch", 256, 256, 1),
-        "Identity_3": ("batch", 64, 64, 39),
+        "Identity_3": ("batch", 64, 64, 39),  # Identity_2, segmentation, is dropped
         "Identity_4": ("batch", 117),
     },
 }
@@ -259,6 +258,50 @@ def test_canonicalize_graph_refuses_a_cycle() -> None:
     )
     with pytest.raises(bc.ConversionError, match="cycle"):
         bc.canonicalize_graph(helper.make_model(graph))
+
+
+# --------------------------------------------------------------------------- dropped outputs
+
+
+def _two_heads() -> onnx.ModelProto:
+    """x -> Relu -> (Neg -> kept) and (Exp -> Mul(w) -> dropped): one shared trunk."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["trunk"], "trunk"),
+        helper.make_node("Neg", ["trunk"], ["kept"], "keep_head"),
+        helper.make_node("Exp", ["trunk"], ["e"], "drop_a"),
+        helper.make_node("Mul", ["e", "w"], ["dropped"], "drop_b"),
+    ]
+    graph = helper.make_graph(
+        nodes, "heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in ("kept", "dropped")],
+        [numpy_helper.from_array(np.full(2, 3.0, np.float32), "w")],
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=IR_VERSION)  # fmt: skip
+
+
+def test_drop_outputs_removes_the_head_and_keeps_the_rest_bit_for_bit() -> None:
+    model = _two_heads()
+    x = np.array([-1.0, 2.0], np.float32)
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert bc.drop_outputs(model, ["dropped"]) == 2
+    assert [n.name for n in model.graph.node] == ["trunk", "keep_head"]
+    assert [o.name for o in model.graph.output] == ["kept"] and not model.graph.initializer
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(after.run(None, {"x": x})[0], before.run(["kept"], {"x": x})[0])
+    with pytest.raises(bc.ConversionError, match="no output"):
+        bc.drop_outputs(model, ["dropped"])
+
+
+def test_the_shipped_landmark_model_has_no_segmentation_head() -> None:
+    """The decoder that only fed the segmentation output is gone (it was ~45 % of the model's
+    time), and the file says what was dropped."""
+    model = onnx.load(str(LANDMARK_FILE))
+    assert "Identity_2" not in {o.name for o in model.graph.output}
+    convolutions = sum(n.op_type == "Conv" for n in model.graph.node)
+    assert convolutions < 96  # the converted model with its segmentation decoder had 96
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["dropped_outputs"].startswith("Identity_2: segmentation logits")
 
 
 # --------------------------------------------------------------------------- conversion steps

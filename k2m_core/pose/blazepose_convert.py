@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ class ModelSpec:
     # Logits so large (|x| up to ~1.7e3) that fp32 rounding moves them by ~1 even between
     # TFLite's own kernels: compared after a sigmoid, i.e. as the probabilities they encode.
     sigmoid_checked: frozenset[str] = frozenset()
+    # Outputs k2m never reads, removed with the layers only they need (drop_outputs): ONNX
+    # Runtime runs every node whatever a caller asks for, so an unread head costs its full time.
+    dropped_outputs: dict[str, str] = field(default_factory=dict)  # name -> what it was
 
 
 MODELS = (
@@ -78,11 +81,10 @@ MODELS = (
         outputs={
             "Identity": "39 landmarks x (x, y, z, visibility, presence); x, y, z in crop pixels",
             "Identity_1": "pose flag, already a probability (>= 0.5: a person is there)",
-            "Identity_2": "segmentation logits",
             "Identity_3": "heatmap logits for refinement, 39 channels",
             "Identity_4": "39 world landmarks x (x, y, z) in metres, hip-centred",
         },
-        sigmoid_checked=frozenset({"Identity_2"}),
+        dropped_outputs={"Identity_2": "segmentation logits (batch, 256, 256, 1)"},
     ),
 )
 
@@ -333,6 +335,47 @@ def _sorted_nodes(graph: Any) -> list[int]:
             state[child] = 1
             stack += [(index, position + 1), (child, 0)]
     return order
+
+
+def drop_outputs(model: Any, names: Iterable[str]) -> int:
+    """Remove the graph outputs ``names`` and every node and initializer that only they
+    needed, in place; returns how many nodes went. The other outputs are computed by the very
+    same nodes as before, so they do not change by a bit."""
+    graph = model.graph
+    names = set(names)
+    missing = names - {o.name for o in graph.output}
+    if missing:
+        raise ConversionError(f"no output {sorted(missing)} to drop: the source model changed")
+    from onnx import AttributeProto
+
+    subgraphs = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+    if any(a.type in subgraphs for node in graph.node for a in node.attribute):
+        raise ConversionError("drop_outputs does not follow subgraphs (If/Loop): keep them")
+    kept = [o for o in graph.output if o.name not in names]
+    producer = {name: i for i, node in enumerate(graph.node) for name in node.output if name}
+    needed: set[int] = set()
+    stack = [o.name for o in kept]
+    while stack:
+        index = producer.get(stack.pop())
+        if index is not None and index not in needed:
+            needed.add(index)
+            stack += [name for name in graph.node[index].input if name]
+    nodes = [graph.node[i] for i in sorted(needed)]
+    used = {name for node in nodes for name in (*node.input, *node.output)}
+    removed = len(graph.node) - len(nodes)
+    for field_name, values in (
+        ("node", nodes),
+        ("output", kept),
+        ("initializer", [t for t in graph.initializer if t.name in used]),
+        ("value_info", [v for v in graph.value_info if v.name in used]),
+    ):
+        copies = [type(v)() for v in values]
+        for copy, value in zip(copies, values, strict=True):
+            copy.CopyFrom(value)
+        container = getattr(graph, field_name)
+        del container[:]
+        container.extend(copies)
+    return removed
 
 
 def canonicalize_graph(model: Any) -> int:
@@ -664,12 +707,17 @@ def _finish_model(raw: Path, final: Path, spec: ModelSpec, provenance: dict[str,
 
     model = onnx.load(str(raw))
     rewritten = make_batch_dynamic(model)
+    drop_outputs(model, spec.dropped_outputs)
     canonicalize_graph(model)
     model.doc_string = (
         f"BlazePose {spec.key} from mediapipe {MEDIAPIPE_VERSION} ({spec.member}), converted "
         "by `k2m models blazepose`. Apache-2.0, see NOTICE."
     )
     meta = dict(provenance, source=spec.member, source_sha256=spec.tflite_sha256)
+    if spec.dropped_outputs:
+        meta["dropped_outputs"] = ", ".join(
+            f"{name}: {what}" for name, what in sorted(spec.dropped_outputs.items())
+        )
     del model.metadata_props[:]
     for key, value in sorted(meta.items()):
         model.metadata_props.add(key=key, value=value)
@@ -845,6 +893,14 @@ def render_readme(result: ConversionResult) -> str:
             for c in m.outputs
         ]
         lines += [""]
+        if m.spec.dropped_outputs:
+            dropped = "; ".join(f"`{n}`, {w}" for n, w in sorted(m.spec.dropped_outputs.items()))
+            lines += [
+                f"Removed, with the layers only they needed ({dropped}): k2m does not read "
+                "them, and ONNX Runtime runs every node whatever outputs are asked for. The "
+                "outputs above come from the same nodes as before, bit for bit.",
+                "",
+            ]
     lines += [
         "## Checks (measured at conversion)",
         "",
@@ -855,9 +911,9 @@ def render_readme(result: ConversionResult) -> str:
         "`TFLite spread`: max |XNNPACK - reference kernels|, TFLite's own rounding noise; "
         f"`batch`: max |item of a batch of {BATCH_CHECK} - the item alone|. The conversion "
         f"fails if `checked` (worst of both TFLite runs) exceeds {PARITY_TOLERANCE:.0e} or "
-        f"`batch` exceeds {BATCH_TOLERANCE:.0e}. The segmentation logits reach |x| ~ 1e3, "
-        "where fp32 rounding moves them by ~1 even between TFLite's kernels, so they are "
-        "checked as probabilities (after a sigmoid); k2m does not use that output.",
+        f"`batch` exceeds {BATCH_TOLERANCE:.0e}. Outputs marked `sigmoid` are logits so large "
+        "that fp32 rounding moves them by ~1 even between TFLite's kernels, so they are "
+        "checked as probabilities.",
         "",
         "| file | output | vs XNNPACK | vs builtin | TFLite spread | checked | batch "
         "| max abs value |",
