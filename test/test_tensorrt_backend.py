@@ -289,7 +289,7 @@ def test_pose_models_give_their_input_and_batch_profile() -> None:
 
     (name, dims), outputs = onnx_io(pose_models_dir() / "blazepose_landmark_full.onnx")
     assert name == "input_1" and dims[1:] == (256, 256, 3) and not isinstance(dims[0], int)
-    assert len(outputs) == 5
+    assert len(outputs) == 4  # landmarks, flag, heatmap, world (segmentation dropped)
     profile = batch_profile(dims[1:], 1, 4, "landmarks")
     assert profile.min == (1, 256, 256, 3) and profile.max == (4, 256, 256, 3)
     assert profile.fits(4) and not profile.fits(5)
