@@ -37,7 +37,6 @@ PAPER_MS = 3.4  # Key2Mesh, RTX 3080 Ti, batch 1 (paper Table 1)
 BATCHES = (1, 8, 512)
 RATIO_TARGETS = {1: 1.5, 8: 1.2}  # engine / graph, ONNX Runtime CPU with the mesh
 JOINTS_TARGET_MS = 0.5  # joints-only graph, batch 1, this CPU
-PRECISIONS = ("fp32", "fp16", "int8", "int8_static")
 IMAGE = (640, 480)
 
 
@@ -90,6 +89,7 @@ def worker(
     from k2m_core.infer.engine import create_engine
 
     engine = create_engine(backend, joints_only=joints_only, device=device, onnx_path=onnx or None)
+    precision = getattr(engine.backend, "metadata", {}).get("precision", "fp32")
     keypoints = _keypoints(batch)
     camera = None  # models with camera_input read (B, 4) intrinsics beside the keypoints
     if getattr(engine.backend, "camera_input", False):
@@ -114,7 +114,7 @@ def worker(
         "backend": backend,
         "mode": "joints" if joints_only else "mesh",
         "batch": batch,
-        "precision": _precision_of(onnx),
+        "precision": precision,
         "graph": _percentiles(graph),
         "engine": _percentiles(full),
         "max_rss_mb": rss_mb,
@@ -122,17 +122,13 @@ def worker(
     }
 
 
-def _precision_of(onnx: str) -> str:
-    if not onnx:
-        return "fp32"
-    import onnx as onnx_lib
-
-    meta = {p.key: p.value for p in onnx_lib.load(onnx, load_external_data=False).metadata_props}
-    return meta.get("precision", "fp32")
-
-
 def _run_worker(
-    args: argparse.Namespace, backend: str, joints_only: bool, batch: int, onnx: str = ""
+    args: argparse.Namespace,
+    backend: str,
+    joints_only: bool,
+    batch: int,
+    onnx: str = "",
+    precision: str = "fp32",
 ) -> dict:
     cmd = [sys.executable, __file__, "--worker", backend, str(int(joints_only)), str(batch),
            onnx, "--repeats", str(args.repeats), "--device", args.device]  # fmt: skip
@@ -143,7 +139,7 @@ def _run_worker(
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"backend": backend, "mode": "joints" if joints_only else "mesh",
-                "batch": batch, "precision": _precision_of(onnx), "skipped": last}  # fmt: skip
+                "batch": batch, "precision": precision, "skipped": last}  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -154,6 +150,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for torch/ORT on a GPU")
     parser.add_argument("--threads", type=int, help="OMP/MKL threads (default: library's)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    from k2m_core.infer.graph_files import PRECISIONS
+
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS),
                         help="ONNX Runtime precisions (fp16/int8: exported first)")  # fmt: skip
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
@@ -167,7 +165,7 @@ def main() -> None:
         gate, graphs = _export_precisions(args.precisions, Path(folder))
         rows = [_run_worker(args, b, j, n) for b in args.backends for j in (False, True)
                 for n in BATCHES]  # fmt: skip
-        rows += [_run_worker(args, "onnxruntime", j, n, str(graphs[p][j])) for p in graphs
+        rows += [_run_worker(args, "onnxruntime", j, n, str(graphs[p][j]), p) for p in graphs
                  for j in (False, True) for n in BATCHES]  # fmt: skip
     _print(rows, args)
     _print_precisions(rows, gate)

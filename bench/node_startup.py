@@ -40,7 +40,7 @@ def _maps_torch(pid: int) -> bool:
     return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
 
 
-def one_run(log_dir: Path, source: Path | None) -> dict:
+def one_run(log_dir: Path) -> dict:
     from k2m_ros.harness import Harness, NodeProcess, image_msg, stamps
     from k2m_ros.message_kit import rclpy_kit
 
@@ -48,8 +48,6 @@ def one_run(log_dir: Path, source: Path | None) -> dict:
     harness = Harness.open("k2m_startup_camera")
     bodies = harness.record(kit.SmplBodyArray, "/k2m/bodies")
     rgb = scene(1)
-    if source is not None:
-        os.environ["PYTHONPATH"] = f"{source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     started = time.perf_counter()
     node = NodeProcess.start("perception_node", {}, log_dir)
     camera = harness.publisher(kit.Image, "/camera/image_raw", matched=False)
@@ -87,10 +85,12 @@ def main() -> int:
         print("bench/node_startup.py starts DDS participants: run it inside "
               "scripts/isolated.sh", file=sys.stderr)  # fmt: skip
         return 2
+    if args.source is not None:  # the node process inherits it (k2m_ros.harness.ros_env)
+        os.environ["PYTHONPATH"] = f"{args.source}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     runs = []
     with tempfile.TemporaryDirectory() as logs:
         for index in range(args.runs):
-            runs.append(one_run(Path(logs), args.source))
+            runs.append(one_run(Path(logs)))
             r = runs[-1]
             print(f"run {index + 1}: first bodies after {r['first_bodies_s']:.2f} s, RSS "
                   f"{r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB), torch loaded: "

@@ -54,17 +54,19 @@ def _matches(sidecar: dict | None, hashes: dict[str, str]) -> bool:
     )
 
 
-def _offered(sidecar: dict | None, precision: str) -> tuple[bool, str]:
-    """Whether the sidecar records ``precision`` as passing the gate, and if not, why."""
+def _gate_verdict(sidecar: dict | None, precision: str) -> tuple[bool, str | None]:
+    """(offered, why the gate refused it): fp32 is always offered; a reduced precision only
+    when the sidecar records it passing; the reason only when the gate measured it and said no
+    (a precision never exported has none)."""
     if precision == FULL_PRECISION:
-        return True, ""
+        return True, None
     record = (sidecar or {}).get("precisions", {}).get(precision)
     if record is None:
-        return False, f"no {precision} copy was exported"
-    if not record.get("offered"):
-        gap, limit = record.get("worst_gap_mm"), record.get("limit_mm")
-        return False, f"{precision} was measured {gap} mm PA-MPJPE behind fp32 (limit {limit} mm)"
-    return True, ""
+        return False, None
+    if record.get("offered"):
+        return True, None
+    gap, limit = record.get("worst_gap_mm"), record.get("limit_mm")
+    return False, f"{precision} was measured {gap} mm PA-MPJPE behind fp32 (limit {limit} mm)"
 
 
 def find_graph(
@@ -74,15 +76,15 @@ def find_graph(
     saying how to make it (shipped beside the checkpoint first, then the cache)."""
     hashes = {"checkpoint": sha256_file(checkpoint), "body": sha256_file(body_model)}
     name = graph_name(checkpoint, joints_only, precision)
-    refused = ""
+    refused: str | None = None
     for folder in (checkpoint.parent, cache_folder(checkpoint, body_model)):
         sidecar = read_sidecar(folder, checkpoint)
         if not _matches(sidecar, hashes):
             continue
-        offered, why = _offered(sidecar, precision)
+        offered, why = _gate_verdict(sidecar, precision)
         if offered and (folder / name).is_file():
             return folder / name
-        refused = refused or (why if "behind" in why else "")
+        refused = refused or why
     if refused:
         raise BackendError(
             f"{checkpoint.name}: {refused}, so it is not offered: use precision "
